@@ -1,0 +1,278 @@
+//! `wire`: the one test helper every stage and the conformance suite share.
+//!
+//! Tests in this project talk to a real server over a real socket and look at
+//! the exact bytes that come back. This crate does the plumbing so each test
+//! reads like a sentence:
+//!
+//! ```text
+//! let addr = wire::start(|listener| stage_02::serve(listener));
+//! let reply = wire::exchange(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+//! assert_eq!(reply.status(), Some(200));
+//! insta::assert_snapshot!(reply.show());
+//! ```
+//!
+//! Every socket it opens has read and write timeouts, so a server that hangs
+//! makes a test fail after a few seconds instead of hanging the suite.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+/// How long a test waits for the server before it calls the reply finished.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `127.0.0.1:0` (the kernel picks a free port), runs `serve` on a
+/// background thread and returns the address to connect to.
+///
+/// The thread is never joined: the server lives until the test process ends,
+/// which is exactly how long a test needs it.
+pub fn start<F>(serve: F) -> SocketAddr
+where
+    F: FnOnce(TcpListener) -> io::Result<()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    thread::spawn(move || {
+        if let Err(error) = serve(listener) {
+            panic!("server under test stopped with an error: {error}");
+        }
+    });
+    addr
+}
+
+/// Connects with [`CLIENT_TIMEOUT`] on reads and writes and Nagle's algorithm
+/// off, so each `write` leaves as its own TCP segment (tests that split a
+/// request into pieces rely on that).
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    connect_with_timeout(addr, CLIENT_TIMEOUT)
+}
+
+/// Like [`connect`], with a read timeout of your choice.
+pub fn connect_with_timeout(addr: SocketAddr, read_timeout: Duration) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect to the server under test");
+    stream.set_nodelay(true).expect("set TCP_NODELAY");
+    stream
+        .set_read_timeout(Some(read_timeout))
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(Some(CLIENT_TIMEOUT))
+        .expect("set a write timeout");
+    stream
+}
+
+/// Sends `request` in one write, then reads until the server closes.
+pub fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = connect(addr);
+    send(&mut stream, request);
+    read_reply(&mut stream)
+}
+
+/// Sends `request` in the given pieces, sleeping `pause` between them, then
+/// reads until the server closes.
+pub fn exchange_in_pieces(addr: SocketAddr, pieces: &[&[u8]], pause: Duration) -> Reply {
+    let mut stream = connect(addr);
+    for (index, piece) in pieces.iter().enumerate() {
+        if index > 0 {
+            thread::sleep(pause);
+        }
+        send(&mut stream, piece);
+    }
+    read_reply(&mut stream)
+}
+
+/// Sends `request`, then half-closes our side (the server reads end of file
+/// after the last byte), then reads until the server closes.
+pub fn exchange_then_half_close(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = connect(addr);
+    send(&mut stream, request);
+    // Ignore errors: the server may already have closed, which is an answer too.
+    let _ = stream.shutdown(Shutdown::Write);
+    read_reply(&mut stream)
+}
+
+/// Writes all of `bytes`. A server that already closed the connection makes
+/// this fail; the reply we then read tells the story, so the error is ignored.
+pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
+    let _ = stream.write_all(bytes);
+}
+
+/// How a reply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed the connection cleanly (we read end of file).
+    Closed,
+    /// Nothing more arrived within the read timeout.
+    TimedOut,
+    /// The connection was reset (the server closed with unread data, or died).
+    Reset,
+}
+
+/// Everything the server sent before the connection ended, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub ending: Ending,
+}
+
+/// Reads until end of file, a timeout or a reset, whichever comes first.
+pub fn read_reply(stream: &mut TcpStream) -> Reply {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let ending = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break Ending::Closed,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break Ending::TimedOut
+            }
+            Err(_) => break Ending::Reset,
+        }
+    };
+    Reply { bytes, ending }
+}
+
+impl Reply {
+    /// The status code of the first response, if the reply starts with a
+    /// well-formed status line.
+    pub fn status(&self) -> Option<u16> {
+        let line = self.bytes.split(|&b| b == b'\n').next()?;
+        let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+        let mut parts = line.splitn(3, ' ');
+        let version = parts.next()?;
+        if !version.starts_with("HTTP/1.") {
+            return None;
+        }
+        parts.next()?.parse().ok()
+    }
+
+    /// The response head (status line and headers, without the blank line).
+    pub fn head(&self) -> &[u8] {
+        match find(&self.bytes, b"\r\n\r\n") {
+            Some(end) => &self.bytes[..end],
+            None => &self.bytes,
+        }
+    }
+
+    /// Everything after the first blank line.
+    pub fn body(&self) -> &[u8] {
+        match find(&self.bytes, b"\r\n\r\n") {
+            Some(end) => &self.bytes[end + 4..],
+            None => &[],
+        }
+    }
+
+    /// The value of the first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = String::from_utf8_lossy(self.head()).into_owned();
+        head.split("\r\n").skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+
+    /// True when `needle` appears anywhere in what the server sent.
+    pub fn contains(&self, needle: &[u8]) -> bool {
+        find(&self.bytes, needle).is_some()
+    }
+
+    /// The reply as text for a snapshot: see [`show`]. A reply that did not end
+    /// with a clean close says so on its last line.
+    pub fn show(&self) -> String {
+        let mut text = show(&self.bytes);
+        match self.ending {
+            Ending::Closed => {}
+            Ending::TimedOut => text.push_str("\n[no more bytes: the read timed out]"),
+            Ending::Reset => text.push_str("\n[the connection was reset]"),
+        }
+        text
+    }
+}
+
+/// Renders raw bytes for a snapshot so that nothing is hidden: every `\r\n`
+/// is written out as the four characters `\r\n` before the line break, any
+/// other control or non-ASCII byte as `\xNN`, and the value of a `Date:`
+/// header is replaced by `<date>` because it changes every second.
+pub fn show(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for line in split_keeping_newlines(bytes) {
+        let (content, ending) = if let Some(content) = line.strip_suffix(b"\r\n") {
+            (content, "\\r\\n\n")
+        } else if let Some(content) = line.strip_suffix(b"\n") {
+            (content, "\\n\n")
+        } else {
+            (line, "")
+        };
+        let content = if starts_with_ignore_case(content, b"date:") {
+            b"Date: <date>".as_slice()
+        } else {
+            content
+        };
+        for &byte in content {
+            match byte {
+                b' '..=b'~' => text.push(byte as char),
+                b'\t' => text.push_str("\\t"),
+                b'\r' => text.push_str("\\r"),
+                _ => text.push_str(&format!("\\x{byte:02x}")),
+            }
+        }
+        text.push_str(ending);
+    }
+    text
+}
+
+fn split_keeping_newlines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n')
+}
+
+fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
+    haystack.len() >= prefix.len() && haystack[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// The position of the first `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_writes_out_line_endings_and_hides_the_date() {
+        let bytes = b"HTTP/1.1 200 OK\r\nDate: Sat, 21 Nov 2026 10:00:00 GMT\r\n\r\nhi\x00";
+        assert_eq!(
+            show(bytes),
+            "HTTP/1.1 200 OK\\r\\n\nDate: <date>\\r\\n\n\\r\\n\nhi\\x00"
+        );
+    }
+
+    #[test]
+    fn a_reply_knows_its_status_headers_and_body() {
+        let reply = Reply {
+            bytes: b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno".to_vec(),
+            ending: Ending::Closed,
+        };
+        assert_eq!(reply.status(), Some(404));
+        assert_eq!(reply.header("content-length").as_deref(), Some("2"));
+        assert_eq!(reply.body(), b"no");
+    }
+
+    #[test]
+    fn a_reply_that_is_not_http_has_no_status() {
+        let reply = Reply {
+            bytes: b"hello\n".to_vec(),
+            ending: Ending::Closed,
+        };
+        assert_eq!(reply.status(), None);
+    }
+}
