@@ -238,7 +238,10 @@ mod tests {
         assert_eq!(head.method, "GET");
         assert_eq!(head.target, "/hello");
         assert_eq!(head.minor_version, 1);
-        assert_eq!(head.headers, vec![("Host".to_string(), b"example.com".to_vec())]);
+        assert_eq!(
+            head.headers,
+            vec![("Host".to_string(), b"example.com".to_vec())]
+        );
     }
 
     #[test]
@@ -246,15 +249,25 @@ mod tests {
         let endless = vec![b'a'; MAX_HEAD_BYTES * 2];
         let mut head = b"GET / HTTP/1.1\r\nX-Filler: ".to_vec();
         head.extend_from_slice(&endless);
-        let mut stream = Trickle { bytes: &head, piece: 1000 };
-        assert!(matches!(read_request_head(&mut stream), Err(HeadError::TooLarge)));
+        let mut stream = Trickle {
+            bytes: &head,
+            piece: 1000,
+        };
+        assert!(matches!(
+            read_request_head(&mut stream),
+            Err(HeadError::TooLarge)
+        ));
         // We stopped reading at the cap instead of swallowing everything.
         assert_eq!(stream.bytes.len(), head.len() - MAX_HEAD_BYTES);
     }
 
     #[test]
     fn the_fixed_responses_announce_their_true_body_length() {
-        for response in [HELLO_RESPONSE, BAD_REQUEST_RESPONSE, HEAD_TOO_LARGE_RESPONSE] {
+        for response in [
+            HELLO_RESPONSE,
+            BAD_REQUEST_RESPONSE,
+            HEAD_TOO_LARGE_RESPONSE,
+        ] {
             let text = std::str::from_utf8(response).expect("ASCII");
             let (head, body) = text.split_once("\r\n\r\n").expect("a blank line");
             let length: usize = head

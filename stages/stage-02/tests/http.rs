@@ -38,7 +38,10 @@ fn a_request_in_two_writes_with_a_pause_is_answered() {
 fn a_tls_handshake_sent_to_the_plain_http_port_gets_400() {
     // The first bytes of a TLS ClientHello: what `curl https://` sends to a
     // server that only speaks plain HTTP.
-    let reply = wire::exchange(start_server(), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");
+    let reply = wire::exchange(
+        start_server(),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    );
     insta::assert_snapshot!(reply.show());
 }
 

@@ -1,0 +1,88 @@
+//! Stage 03 — the server's logic: read a [`Request`], pick a handler with
+//! [`route`], write the [`Response`], close.
+//!
+//! The pieces live in three modules you can read in this order:
+//! [`request`] (bytes in → `Request`), [`routes`] (`Request` → `Response`),
+//! [`response`] (`Response` → bytes out). This file ties them together and is
+//! otherwise the loop from stage 02.
+
+pub mod request;
+pub mod response;
+pub mod routes;
+
+use std::io::{self, ErrorKind, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::time::Duration;
+
+pub use request::{read_request, Request, RequestError};
+pub use response::Response;
+pub use routes::route;
+
+/// After answering, how long we keep reading (and discarding) what the client
+/// still sends before we close. See [`close_gracefully`].
+const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+/// And how much of it we are willing to read and throw away.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
+
+/// Accepts connections forever, one at a time, and answers one request on
+/// each. An error on one connection is printed and forgotten.
+///
+/// Shortcut: one connection at a time means one slow client blocks everyone
+/// (stage 05 adds a thread pool, stage 06 timeouts).
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    for connection in listener.incoming() {
+        match connection {
+            Ok(stream) => {
+                if let Err(error) = handle_connection(stream) {
+                    eprintln!("connection ended with an error: {error}");
+                }
+            }
+            Err(error) => eprintln!("accept failed: {error}"),
+        }
+    }
+    Ok(())
+}
+
+// ANCHOR: handle_connection
+/// Reads one request, routes it, writes the response.
+fn handle_connection(mut stream: TcpStream) -> io::Result<()> {
+    let (response, send_body) = match read_request(&mut stream) {
+        Ok(request) => {
+            eprintln!("{} {}", request.method, request.path);
+            // A HEAD request gets the headers a GET would get, without the body.
+            (route(&request), request.method != "HEAD")
+        }
+        Err(RequestError::Reject(status)) => (Response::error(status), true),
+        Err(RequestError::ClosedEarly) => return Ok(()),
+        Err(RequestError::Io(error)) => return Err(error),
+    };
+    response.write_to(&mut stream, send_body)?;
+    close_gracefully(stream)
+}
+// ANCHOR_END: handle_connection
+
+/// Closes the connection without destroying the response we just wrote.
+///
+/// If we close a socket while bytes the client sent are still unread in our
+/// receive buffer (the rest of an oversized head, say), the kernel does not
+/// send a polite FIN: it sends a reset (RST), and a client that receives a
+/// reset may throw away our response before it has read it. So we first say
+/// "no more from us" (`shutdown(Write)`, which sends FIN after our response),
+/// then read and discard whatever the client still sends until it closes too,
+/// for at most [`LINGER_TIMEOUT`] and [`LINGER_MAX_BYTES`].
+fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(LINGER_TIMEOUT))?;
+    let mut discard = [0u8; 4096];
+    let mut discarded = 0;
+    while discarded < LINGER_MAX_BYTES {
+        match stream.read(&mut discard) {
+            Ok(0) => break,
+            Ok(received) => discarded += received,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            // A timeout or a reset: either way we are done with this client.
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
