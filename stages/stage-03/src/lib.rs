@@ -24,6 +24,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// And how much of it we are willing to read and throw away.
 const LINGER_MAX_BYTES: usize = 64 * 1024;
 
+// ANCHOR: serve
 /// Accepts connections forever, one at a time, and answers one request on
 /// each. An error on one connection is printed and forgotten.
 ///
@@ -42,6 +43,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: serve
 
 // ANCHOR: handle_connection
 /// Reads one request, routes it, writes the response.
