@@ -85,7 +85,10 @@ fn handle_connection(mut stream: TcpStream, static_root: &Path) -> io::Result<()
 /// then read and discard whatever the client still sends until it closes too,
 /// for at most [`LINGER_TIMEOUT`] and [`LINGER_MAX_BYTES`].
 fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
-    stream.shutdown(Shutdown::Write)?;
+    if stream.shutdown(Shutdown::Write).is_err() {
+        // The client is already gone: there is nobody left to be polite to.
+        return Ok(());
+    }
     stream.set_read_timeout(Some(LINGER_TIMEOUT))?;
     let mut discard = [0u8; 4096];
     let mut discarded = 0;
