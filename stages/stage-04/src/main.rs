@@ -19,11 +19,13 @@ use std::{env, process};
 /// Where we listen unless the `ADDR` environment variable says otherwise.
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
+// ANCHOR: static_dir
 /// What we serve unless `STATIC_DIR` says otherwise: this crate's own
 /// `frontend/`, as an absolute path fixed at compile time, so that
 /// `cargo run -p stage-04` works from any directory. (A binary copied to
 /// another machine needs `STATIC_DIR`.)
 const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
+// ANCHOR_END: static_dir
 
 fn main() {
     let addr = env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());

@@ -36,6 +36,7 @@ pub fn route(request: &Request, static_root: &Path) -> Response {
 }
 // ANCHOR_END: route
 
+// ANCHOR: echo
 /// `POST /api/echo`: sends the request body back, to show bodies arriving.
 ///
 /// Sent as `application/octet-stream` with `nosniff`, so a browser never
@@ -44,6 +45,7 @@ fn echo(request: &Request) -> Response {
     Response::new(200, "application/octet-stream", request.body.clone())
         .with_header("X-Content-Type-Options", "nosniff")
 }
+// ANCHOR_END: echo
 
 fn method_not_allowed(allow: &str) -> Response {
     Response::error(405).with_header("Allow", allow)

@@ -124,6 +124,7 @@ pub fn percent_decode(text: &str) -> Option<Vec<u8>> {
 }
 // ANCHOR_END: percent_decode
 
+// ANCHOR: redirect
 /// `301 Moved Permanently` to the same path with a trailing slash. Built from
 /// the path's non-empty segments, so it always starts with exactly one `/`
 /// (a `Location` of `//evil.example/` would send the browser to another site).
@@ -132,6 +133,7 @@ fn redirect_to_directory(url_path: &str) -> Response {
     let location = format!("/{}/", segments.join("/"));
     Response::error(301).with_header("Location", &location)
 }
+// ANCHOR_END: redirect
 
 // ANCHOR: content_type
 /// The media type for a file, from its extension. Text types say their

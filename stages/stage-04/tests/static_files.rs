@@ -99,6 +99,7 @@ fn a_missing_file_gets_404() {
     assert_eq!(reply.status(), Some(404));
 }
 
+// ANCHOR: traversals
 /// Every attempt to read outside the root, and what the server answers.
 const TRAVERSALS: &[(&str, u16)] = &[
     ("/../secret.txt", 403),
@@ -114,6 +115,7 @@ const TRAVERSALS: &[(&str, u16)] = &[
     ("/leak.txt", 403),
     ("/%zz", 400),
 ];
+// ANCHOR_END: traversals
 
 #[test]
 fn every_traversal_attempt_is_refused_without_a_byte_of_the_file() {

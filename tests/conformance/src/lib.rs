@@ -45,13 +45,19 @@ pub const STAGES: &[StageUnderTest] = &[
             ("head", "stage-03"),
             ("conflicting-content-length", "stage-03"),
             ("idle-client-blocks-others", "stage-05"),
+            ("keep-alive", "stage-05"),
+            ("pipelining", "stage-05"),
         ],
     },
     StageUnderTest {
         name: "stage-03",
         serves_files: false,
         start: || wire::start(stage_03::serve),
-        known_limitations: &[("idle-client-blocks-others", "stage-05")],
+        known_limitations: &[
+            ("idle-client-blocks-others", "stage-05"),
+            ("keep-alive", "stage-05"),
+            ("pipelining", "stage-05"),
+        ],
     },
     StageUnderTest {
         name: "stage-04",
@@ -60,9 +66,29 @@ pub const STAGES: &[StageUnderTest] = &[
             let root = static_fixture().root.clone();
             wire::start(move |listener| stage_04::serve(listener, &root))
         },
-        known_limitations: &[("idle-client-blocks-others", "stage-05")],
+        known_limitations: &[
+            ("idle-client-blocks-others", "stage-05"),
+            ("keep-alive", "stage-05"),
+            ("pipelining", "stage-05"),
+        ],
+    },
+    StageUnderTest {
+        name: "stage-05",
+        serves_files: true,
+        start: || {
+            let config = stage_05::Config {
+                static_dir: static_fixture().root.clone(),
+                workers: CONFORMANCE_WORKERS,
+            };
+            wire::start(move |listener| stage_05::serve(listener, config))
+        },
+        known_limitations: &[("idle-keep-alive-beyond-workers", "stage-11")],
     },
 ];
+
+/// The pool size for stages with a thread pool, so the case
+/// `idle-keep-alive-beyond-workers` knows how many clients it takes.
+pub const CONFORMANCE_WORKERS: usize = 2;
 // ANCHOR_END: stages
 
 /// One conversation and the verdict a correct server earns.
@@ -136,7 +162,7 @@ pub const CASES: &[Case] = &[
         conversation: "Garbage request line (`HELLO`)",
         expected: "400",
         needs_files: false,
-        run: |addr| expect_status(wire::exchange(addr, b"HELLO\r\n\r\n"), 400),
+        run: |addr| expect_status(wire::exchange_one(addr, b"HELLO\r\n\r\n"), 400),
     },
     Case {
         id: "tls-on-plain-port",
@@ -145,7 +171,7 @@ pub const CASES: &[Case] = &[
         needs_files: false,
         run: |addr| {
             let client_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
-            expect_status(wire::exchange(addr, client_hello), 400)
+            expect_status(wire::exchange_one(addr, client_hello), 400)
         },
     },
     Case {
@@ -155,7 +181,7 @@ pub const CASES: &[Case] = &[
         needs_files: false,
         run: |addr| {
             let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n";
-            expect_status(wire::exchange(addr, request), 400)
+            expect_status(wire::exchange_one(addr, request), 400)
         },
     },
     Case {
@@ -164,7 +190,8 @@ pub const CASES: &[Case] = &[
         expected: "405 or 501",
         needs_files: false,
         run: |addr| {
-            let reply = wire::exchange(addr, b"BREW /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let reply =
+                wire::exchange_one(addr, b"BREW /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
             match reply.status() {
                 Some(405 | 501) => Ok(()),
                 other => Err(format!("status {other:?}")),
@@ -176,14 +203,24 @@ pub const CASES: &[Case] = &[
         conversation: "`HTTP/1.0` without `Host`",
         expected: "200",
         needs_files: false,
-        run: |addr| expect_status(wire::exchange(addr, b"GET /health HTTP/1.0\r\n\r\n"), 200),
+        run: |addr| {
+            expect_status(
+                wire::exchange_one(addr, b"GET /health HTTP/1.0\r\n\r\n"),
+                200,
+            )
+        },
     },
     Case {
         id: "http11-without-host",
         conversation: "`HTTP/1.1` without `Host`",
         expected: "400",
         needs_files: false,
-        run: |addr| expect_status(wire::exchange(addr, b"GET /health HTTP/1.1\r\n\r\n"), 400),
+        run: |addr| {
+            expect_status(
+                wire::exchange_one(addr, b"GET /health HTTP/1.1\r\n\r\n"),
+                400,
+            )
+        },
     },
     Case {
         id: "absolute-form",
@@ -192,7 +229,7 @@ pub const CASES: &[Case] = &[
         needs_files: false,
         run: |addr| {
             let request = b"GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n";
-            expect_status(wire::exchange(addr, request), 200)
+            expect_status(wire::exchange_one(addr, request), 200)
         },
     },
     Case {
@@ -205,7 +242,7 @@ pub const CASES: &[Case] = &[
                 "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 "a".repeat(10_000)
             );
-            expect_status(wire::exchange(addr, request.as_bytes()), 414)
+            expect_status(wire::exchange_one(addr, request.as_bytes()), 414)
         },
     },
     Case {
@@ -216,7 +253,7 @@ pub const CASES: &[Case] = &[
         run: |addr| {
             let request = b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\n\
                 Content-Length: 3\r\nContent-Length: 5\r\n\r\nhello";
-            expect_status(wire::exchange(addr, request), 400)
+            expect_status(wire::exchange_one(addr, request), 400)
         },
     },
     Case {
@@ -225,8 +262,16 @@ pub const CASES: &[Case] = &[
         expected: "GET's headers, no body",
         needs_files: false,
         run: |addr| {
-            let get = wire::exchange(addr, GET_HEALTH);
-            let head = wire::exchange(addr, b"HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            // `Connection: close` and reading until the server closes, so a
+            // body sent by mistake cannot hide behind `Content-Length`.
+            let get = wire::exchange(
+                addr,
+                b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            );
+            let head = wire::exchange(
+                addr,
+                b"HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            );
             if !head.body().is_empty() {
                 return Err(format!("HEAD sent a body of {} bytes", head.body().len()));
             }
@@ -248,6 +293,71 @@ pub const CASES: &[Case] = &[
             let mut second = wire::connect_with_timeout(addr, Duration::from_secs(1));
             wire::send(&mut second, GET_HEALTH);
             let reply = wire::read_reply(&mut second);
+            drop(idle);
+            if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
+                return Err("no answer within 1 s".to_string());
+            }
+            expect_status(reply, 200)
+        },
+    },
+    Case {
+        id: "keep-alive",
+        conversation: "Two requests, one after the other, on one connection",
+        expected: "two 200s",
+        needs_files: false,
+        run: |addr| {
+            let mut stream = wire::connect(addr);
+            for n in 1..=2 {
+                wire::send(&mut stream, GET_HEALTH);
+                expect_status(wire::read_response(&mut stream, false), 200)
+                    .map_err(|why| format!("request {n}: {why}"))?;
+            }
+            Ok(())
+        },
+    },
+    Case {
+        id: "pipelining",
+        conversation: "Two requests in one write (pipelining)",
+        expected: "two 200s, in order",
+        needs_files: false,
+        run: |addr| {
+            let mut stream = wire::connect(addr);
+            wire::send(
+                &mut stream,
+                b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                  GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            );
+            let first = wire::read_response(&mut stream, false);
+            let second = wire::read_response(&mut stream, false);
+            if first.body() != b"ok\n" {
+                return Err(format!("first answer: {}", wire::show(&first.bytes)));
+            }
+            if !second.body().starts_with(b"{") {
+                return Err(format!("second answer: {}", wire::show(&second.bytes)));
+            }
+            Ok(())
+        },
+    },
+    Case {
+        id: "idle-keep-alive-beyond-workers",
+        conversation: "As many idle keep-alive connections as workers, then a fresh client",
+        expected: "the fresh client gets 200 within 1 s",
+        needs_files: false,
+        run: |addr| {
+            let mut idle = Vec::new();
+            for _ in 0..CONFORMANCE_WORKERS {
+                let mut stream = wire::connect(addr);
+                wire::send(&mut stream, GET_HEALTH);
+                let reply = wire::read_response(&mut stream, false);
+                // Behave like a real client: if the server says it closes the
+                // connection, close ours too; otherwise keep it open, idle.
+                if reply.header("connection").as_deref() != Some("close") {
+                    idle.push(stream);
+                }
+            }
+            let mut fresh = wire::connect_with_timeout(addr, Duration::from_secs(1));
+            wire::send(&mut fresh, GET_HEALTH);
+            let reply = wire::read_response(&mut fresh, false);
             drop(idle);
             if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
                 return Err("no answer within 1 s".to_string());
@@ -318,7 +428,7 @@ fn expect_status(reply: Reply, expected: u16) -> Result<(), String> {
 /// the reply must not contain a byte of what it tried to read.
 fn expect_refused(addr: SocketAddr, path: &str) -> Result<(), String> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    let reply = wire::exchange(addr, request.as_bytes());
+    let reply = wire::exchange_one(addr, request.as_bytes());
     if reply.contains(SECRET.as_bytes()) {
         return Err(format!("GET {path} leaked the secret"));
     }

@@ -70,8 +70,8 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
     read_reply(&mut stream)
 }
 
-/// Sends `request` in the given pieces, sleeping `pause` between them, then
-/// reads until the server closes.
+/// Sends a request in the given pieces, sleeping `pause` between them, then
+/// reads one response (see [`read_response`]).
 pub fn exchange_in_pieces(addr: SocketAddr, pieces: &[&[u8]], pause: Duration) -> Reply {
     let mut stream = connect(addr);
     for (index, piece) in pieces.iter().enumerate() {
@@ -80,7 +80,10 @@ pub fn exchange_in_pieces(addr: SocketAddr, pieces: &[&[u8]], pause: Duration) -
         }
         send(&mut stream, piece);
     }
-    read_reply(&mut stream)
+    let to_head_request = pieces
+        .first()
+        .is_some_and(|first| first.starts_with(b"HEAD "));
+    read_response(&mut stream, to_head_request)
 }
 
 /// Sends `request`, then half-closes our side (the server reads end of file
@@ -91,6 +94,84 @@ pub fn exchange_then_half_close(addr: SocketAddr, request: &[u8]) -> Reply {
     // Ignore errors: the server may already have closed, which is an answer too.
     let _ = stream.shutdown(Shutdown::Write);
     read_reply(&mut stream)
+}
+
+/// Sends `request` in one write and reads exactly one response (framed by its
+/// `Content-Length`), leaving the connection open: for servers that keep
+/// connections alive. A `HEAD` request's response has no body, whatever its
+/// `Content-Length` says.
+pub fn exchange_one(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = connect(addr);
+    send(&mut stream, request);
+    read_response(&mut stream, request.starts_with(b"HEAD "))
+}
+
+/// Reads one response from a connection that may stay open: the head up to
+/// the blank line, then `Content-Length` bytes of body (none for a response
+/// to `HEAD`). Without a `Content-Length`, reads until the server closes.
+pub fn read_response(stream: &mut TcpStream, to_head_request: bool) -> Reply {
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    // Byte by byte up to the blank line, so we never read into the body or
+    // the next response. Slow, but this is a test helper.
+    while find(&bytes, b"\r\n\r\n").is_none() {
+        match stream.read(&mut byte) {
+            Ok(0) => {
+                return Reply {
+                    bytes,
+                    ending: Ending::Closed,
+                }
+            }
+            Ok(_) => bytes.push(byte[0]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Reply {
+                    bytes,
+                    ending: ending_of(&error),
+                }
+            }
+        }
+    }
+    let head = Reply {
+        bytes,
+        ending: Ending::Complete,
+    };
+    let length = match head.header("content-length") {
+        Some(length) if !to_head_request => length.parse::<usize>().unwrap_or(0),
+        Some(_) => 0,
+        None => {
+            let rest = read_reply(stream);
+            let mut bytes = head.bytes;
+            bytes.extend_from_slice(&rest.bytes);
+            return Reply {
+                bytes,
+                ending: rest.ending,
+            };
+        }
+    };
+    let mut bytes = head.bytes;
+    let mut body = vec![0u8; length];
+    match stream.read_exact(&mut body) {
+        Ok(()) => {
+            bytes.extend_from_slice(&body);
+            Reply {
+                bytes,
+                ending: Ending::Complete,
+            }
+        }
+        Err(error) => Reply {
+            bytes,
+            ending: ending_of(&error),
+        },
+    }
+}
+
+fn ending_of(error: &io::Error) -> Ending {
+    match error.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => Ending::TimedOut,
+        ErrorKind::UnexpectedEof => Ending::Closed,
+        _ => Ending::Reset,
+    }
 }
 
 /// Writes all of `bytes`. A server that already closed the connection makes
@@ -108,6 +189,9 @@ pub enum Ending {
     TimedOut,
     /// The connection was reset (the server closed with unread data, or died).
     Reset,
+    /// One whole response arrived (as long as its `Content-Length` said);
+    /// the connection may still be open. See [`read_response`].
+    Complete,
 }
 
 /// Everything the server sent before the connection ended, and how it ended.
@@ -185,7 +269,7 @@ impl Reply {
     pub fn show(&self) -> String {
         let mut text = show(&self.bytes);
         match self.ending {
-            Ending::Closed => {}
+            Ending::Closed | Ending::Complete => {}
             Ending::TimedOut => text.push_str("\n[no more bytes: the read timed out]"),
             Ending::Reset => text.push_str("\n[the connection was reset]"),
         }

@@ -1,0 +1,194 @@
+//! Stage 05 — the server's logic: accept connections and hand each one to a
+//! worker of a [`pool::ThreadPool`]; a worker reads requests from its
+//! connection one after another (keep-alive) and answers each.
+//!
+//! The modules, in reading order: [`pool`] (new: the thread pool),
+//! [`request`] (bytes in → `Request`, now request after request),
+//! [`routes`] (`Request` → `Response`), [`static_files`], [`response`]
+//! (`Response` → bytes out).
+
+pub mod pool;
+pub mod request;
+pub mod response;
+pub mod routes;
+pub mod static_files;
+
+use std::io::{self, ErrorKind, Read};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+pub use pool::ThreadPool;
+pub use request::{Request, RequestError, RequestReader};
+pub use response::Response;
+pub use routes::route;
+
+/// After answering, how long we keep reading (and discarding) what the client
+/// still sends before we close. See [`close_gracefully`].
+const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+/// And how much of it we are willing to read and throw away.
+const LINGER_MAX_BYTES: usize = 64 * 1024;
+
+/// What we serve unless `STATIC_DIR` says otherwise: this crate's own
+/// `frontend/`, as an absolute path fixed at compile time, so that
+/// `cargo run -p stage-05` works from any directory.
+pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
+
+// ANCHOR: config
+/// Everything the server can be told from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The folder of static files (`STATIC_DIR`).
+    pub static_dir: PathBuf,
+    /// How many worker threads (`WORKERS`): at most this many connections
+    /// are served at the same time.
+    pub workers: usize,
+}
+
+impl Config {
+    /// The defaults: this crate's `frontend/`, and [`default_workers`].
+    pub fn new() -> Config {
+        Config {
+            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
+            workers: default_workers(),
+        }
+    }
+
+    /// The defaults, overridden by `STATIC_DIR` and `WORKERS` if set.
+    pub fn from_env() -> Result<Config, String> {
+        let mut config = Config::new();
+        if let Some(dir) = std::env::var_os("STATIC_DIR") {
+            config.static_dir = PathBuf::from(dir);
+        }
+        if let Ok(text) = std::env::var("WORKERS") {
+            config.workers = match text.parse::<usize>() {
+                Ok(workers @ 1..=1024) => workers,
+                _ => {
+                    return Err(format!(
+                        "WORKERS={text:?}: expected a number from 1 to 1024"
+                    ))
+                }
+            };
+        }
+        Ok(config)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+/// Four workers per CPU core (and at least four). Our workers mostly *wait*
+/// (for the network, for the disk), so more workers than cores keeps the
+/// cores busy. Why not a thousand? Each thread costs memory for its stack
+/// and time to start, and all of them start before we accept the first
+/// connection: a pool of hundreds makes every start-up slower, and each
+/// idle keep-alive client still ties up one of them (see the chapter).
+pub fn default_workers() -> usize {
+    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (cores * 4).max(4)
+}
+// ANCHOR_END: config
+
+// ANCHOR: serve
+/// Accepts connections forever and hands each to the pool. The accepting
+/// thread never reads or writes a socket itself, so it is never stuck
+/// behind a slow client.
+pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
+    // Resolve the root once, to an absolute path without symlinks: every file
+    // we serve must resolve to a path that starts with this one.
+    let static_root = config.static_dir.canonicalize().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("static directory {}: {error}", config.static_dir.display()),
+        )
+    })?;
+    let static_root = Arc::new(static_root);
+    let pool = ThreadPool::new(config.workers);
+    for connection in listener.incoming() {
+        match connection {
+            Ok(stream) => {
+                let static_root = Arc::clone(&static_root);
+                pool.execute(move || {
+                    if let Err(error) = handle_connection(stream, &static_root) {
+                        eprintln!("connection ended with an error: {error}");
+                    }
+                });
+            }
+            Err(error) => eprintln!("accept failed: {error}"),
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: serve
+
+// ANCHOR: handle_connection
+/// Answers request after request on one connection, until the client or
+/// the protocol says to close.
+fn handle_connection(stream: TcpStream, static_root: &Path) -> io::Result<()> {
+    // Our responses go out in one write (or a head and a file), and the
+    // client waits for each before it can go on: don't let the kernel hold
+    // back a small write hoping to merge it with the next (Nagle's algorithm).
+    stream.set_nodelay(true)?;
+    // `&TcpStream` implements both `Read` and `Write`, so the reader and the
+    // writer can share one socket.
+    let mut reader = RequestReader::new(&stream);
+    let mut writer = &stream;
+    loop {
+        let request = match reader.read_request() {
+            Ok(request) => request,
+            // The client closed the connection, between requests or inside one.
+            Err(RequestError::ClosedEarly) => return Ok(()),
+            // After a bad request we cannot trust where the next one would
+            // start: answer, then close.
+            Err(RequestError::Reject(status)) => {
+                Response::error(status).write_to(&mut writer, true, false)?;
+                return close_gracefully(&stream);
+            }
+            Err(RequestError::Io(error)) => return Err(error),
+        };
+        eprintln!("{} {}", request.method, request.path);
+        let keep_alive = request.wants_keep_alive();
+        // A HEAD request gets the headers a GET would get, without the body.
+        let send_body = request.method != "HEAD";
+        route(&request, static_root).write_to(&mut writer, send_body, keep_alive)?;
+        if !keep_alive {
+            return close_gracefully(&stream);
+        }
+    }
+}
+// ANCHOR_END: handle_connection
+
+/// Closes the connection without destroying the response we just wrote.
+///
+/// If we close a socket while bytes the client sent are still unread in our
+/// receive buffer (the rest of an oversized head, say), the kernel does not
+/// send a polite FIN: it sends a reset (RST), and a client that receives a
+/// reset may throw away our response before it has read it. So we first say
+/// "no more from us" (`shutdown(Write)`, which sends FIN after our response),
+/// then read and discard whatever the client still sends until it closes too,
+/// for at most [`LINGER_TIMEOUT`] and [`LINGER_MAX_BYTES`].
+fn close_gracefully(mut stream: &TcpStream) -> io::Result<()> {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        // The client is already gone: there is nobody left to be polite to.
+        return Ok(());
+    }
+    stream.set_read_timeout(Some(LINGER_TIMEOUT))?;
+    let mut discard = [0u8; 4096];
+    let mut discarded = 0;
+    while discarded < LINGER_MAX_BYTES {
+        match stream.read(&mut discard) {
+            Ok(0) => break,
+            Ok(received) => discarded += received,
+            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+            // A timeout or a reset: either way we are done with this client.
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Bytes in → [`Request`]: read the head (as in stage 02), check it the way
+//! HTTP/1.1 requires, then read the body that `Content-Length` announces.
+//! New since stage 04: a [`RequestReader`] reads request after request from
+//! one connection, keeping the bytes of the next request between calls.
+//!
+//! Everything a client controls is capped here, before it costs us memory:
+//! the head ([`MAX_HEAD_BYTES`], [`MAX_HEADERS`]), the target
+//! ([`MAX_TARGET_BYTES`]) and the body ([`MAX_BODY_BYTES`]).
+
+use std::io::{self, ErrorKind, Read};
+
+// ANCHOR: limits
+/// The largest request head we accept, in bytes (431 beyond).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// The most header lines we accept (431 beyond).
+pub const MAX_HEADERS: usize = 64;
+/// The longest request target (path and query) we accept (414 beyond). No
+/// route of ours needs more; very long URLs are a classic probe for buffer
+/// overflows in servers written in less forgiving languages.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The largest request body we accept (413 beyond). We check the announced
+/// `Content-Length` *before* reading, so an oversized body is never read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+// ANCHOR_END: limits
+
+/// How many bytes we ask the kernel for per `read`.
+const READ_CHUNK_BYTES: usize = 4096;
+
+// ANCHOR: request
+/// One HTTP request, as the rest of the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`, … exactly as sent (methods are case-sensitive).
+    pub method: String,
+    /// The path part of the target, from the first `/`: `/api/status`.
+    pub path: String,
+    /// What came after `?`, if anything (not decoded).
+    pub query: Option<String>,
+    /// The `1` of `HTTP/1.1` (or `0` for `HTTP/1.0`).
+    pub minor_version: u8,
+    /// Header lines in the order they arrived. Values that are not UTF-8
+    /// (rare, but legal) are converted lossily: we never route on them.
+    pub headers: Vec<(String, String)>,
+    /// The body, exactly `Content-Length` bytes (empty without one).
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of the first header called `name`. Header names are
+    /// case-insensitive: `content-length` and `Content-Length` are the same.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    // ANCHOR: wants_keep_alive
+    /// Does the client want to send more requests on this connection?
+    ///
+    /// HTTP/1.1 connections stay open unless the client says
+    /// `Connection: close`; HTTP/1.0 connections close unless it says
+    /// `Connection: keep-alive`. The header is a comma-separated list of
+    /// case-insensitive tokens (`Connection: keep-alive, Upgrade`).
+    pub fn wants_keep_alive(&self) -> bool {
+        let has_token = |wanted: &str| {
+            self.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+                .flat_map(|(_, value)| value.split(','))
+                .any(|token| token.trim().eq_ignore_ascii_case(wanted))
+        };
+        if self.minor_version >= 1 {
+            !has_token("close")
+        } else {
+            has_token("keep-alive")
+        }
+    }
+    // ANCHOR_END: wants_keep_alive
+}
+// ANCHOR_END: request
+
+// ANCHOR: request_error
+/// Why we have no request to route.
+#[derive(Debug)]
+pub enum RequestError {
+    /// The client hung up before sending a whole request: nobody to answer.
+    ClosedEarly,
+    /// The request is not acceptable: answer with this status and close.
+    Reject(u16),
+    /// The socket itself failed (the peer reset the connection, say).
+    Io(io::Error),
+}
+// ANCHOR_END: request_error
+
+// ANCHOR: request_reader
+/// Reads requests one after another from one connection.
+///
+/// New since stage 04: with keep-alive, a connection carries many requests,
+/// and a client may send the next one before we answer the first
+/// (pipelining). One `read` can therefore return the end of one request and
+/// the start of the next. The reader keeps every byte it has read but not
+/// yet used in `buffer`, and starts the next request from there.
+pub struct RequestReader<S> {
+    stream: S,
+    buffer: Vec<u8>,
+}
+// ANCHOR_END: request_reader
+
+impl<S: Read> RequestReader<S> {
+    pub fn new(stream: S) -> Self {
+        RequestReader {
+            stream,
+            buffer: Vec::with_capacity(READ_CHUNK_BYTES),
+        }
+    }
+
+    // ANCHOR: read_request
+    /// Reads one whole request: head, checks, body. What follows it stays in
+    /// the buffer for the next call.
+    pub fn read_request(&mut self) -> Result<Request, RequestError> {
+        let (mut request, head_length) = self.read_request_head()?;
+        let body_length = body_length(&request)?;
+        self.buffer.drain(..head_length);
+        request.body = self.read_body(body_length)?;
+        Ok(request)
+    }
+    // ANCHOR_END: read_request
+
+    /// Parses the buffer, reading more until it holds a complete head. Returns
+    /// the request (with an empty body) and the length of its head.
+    fn read_request_head(&mut self) -> Result<(Request, usize), RequestError> {
+        loop {
+            // The buffer may already hold a whole pipelined request: parse
+            // before reading, or we would wait for bytes that never come.
+            if !self.buffer.is_empty() {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut parsed = httparse::Request::new(&mut headers);
+                match parsed.parse(&self.buffer) {
+                    Ok(httparse::Status::Complete(head_length)) => {
+                        return Ok((check_head(&parsed)?, head_length));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(httparse::Error::TooManyHeaders) => return Err(RequestError::Reject(431)),
+                    Err(_) => return Err(RequestError::Reject(400)),
+                }
+            }
+            if self.buffer.len() >= MAX_HEAD_BYTES {
+                return Err(RequestError::Reject(431));
+            }
+            self.fill_up_to(MAX_HEAD_BYTES)?;
+        }
+    }
+
+    // ANCHOR: read_body
+    /// Takes exactly `length` body bytes: first those already buffered, then
+    /// the rest from the socket.
+    fn read_body(&mut self, length: usize) -> Result<Vec<u8>, RequestError> {
+        while self.buffer.len() < length {
+            self.fill_up_to(length)?;
+        }
+        Ok(self.buffer.drain(..length).collect())
+    }
+    // ANCHOR_END: read_body
+
+    /// One `read` from the socket into the buffer, never growing the buffer
+    /// past `limit` bytes. End of file here means the client left mid-request
+    /// (or, with an empty buffer, between requests: the normal way a
+    /// keep-alive connection ends).
+    fn fill_up_to(&mut self, limit: usize) -> Result<(), RequestError> {
+        let mut chunk = [0u8; READ_CHUNK_BYTES];
+        let wanted = limit.saturating_sub(self.buffer.len()).min(chunk.len());
+        loop {
+            match self.stream.read(&mut chunk[..wanted]) {
+                Ok(0) => return Err(RequestError::ClosedEarly),
+                Ok(received) => {
+                    self.buffer.extend_from_slice(&chunk[..received]);
+                    return Ok(());
+                }
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(RequestError::Io(error)),
+            }
+        }
+    }
+}
+
+// ANCHOR: check_head
+/// Turns a complete head into a [`Request`], refusing what HTTP/1.1 forbids.
+fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
+    // `Complete` guarantees these three are present.
+    let method = parsed.method.unwrap_or_default();
+    let target = parsed.path.unwrap_or_default();
+    let minor_version = parsed.version.unwrap_or_default();
+
+    if target.len() > MAX_TARGET_BYTES {
+        return Err(RequestError::Reject(414));
+    }
+    let (path, query) = split_target(target).ok_or(RequestError::Reject(400))?;
+
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect();
+
+    // HTTP/1.1 requires exactly one Host header (RFC 9112, section 3.2): it
+    // is how one server can host many sites. HTTP/1.0 predates it.
+    let hosts = headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("host"));
+    if minor_version == 1 && hosts.count() != 1 {
+        return Err(RequestError::Reject(400));
+    }
+
+    Ok(Request {
+        method: method.to_string(),
+        path: path.to_string(),
+        query: query.map(str::to_string),
+        minor_version,
+        headers,
+        body: Vec::new(),
+    })
+}
+// ANCHOR_END: check_head
+
+// ANCHOR: split_target
+/// Splits a request target into path and query.
+///
+/// Clients talking to a server directly send the *origin form*
+/// (`/api/status?verbose`); clients talking to a proxy send the *absolute
+/// form* (`http://example.com/api/status`), and servers must accept both. We
+/// drop the scheme and authority of the absolute form and keep its path.
+/// Anything else (`*`, or a bare `example.com:443`) is not for us: `None`.
+fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
+    let origin_form = if target.starts_with('/') {
+        target
+    } else {
+        let rest = target
+            .strip_prefix("http://")
+            .or_else(|| target.strip_prefix("https://"))?;
+        match rest.find(['/', '?']) {
+            Some(start) if rest[start..].starts_with('/') => &rest[start..],
+            // `http://example.com` or `http://example.com?x`: the path is `/`.
+            _ => "/",
+        }
+    };
+    Some(match origin_form.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (origin_form, None),
+    })
+}
+// ANCHOR_END: split_target
+
+// ANCHOR: body_length
+/// How many body bytes follow the head, from `Content-Length`.
+///
+/// - No `Content-Length`: no body, except that we insist on a length for
+///   methods that carry one (`411 Length Required`), so a client cannot
+///   leave us guessing.
+/// - `Transfer-Encoding` (a body in chunks of unannounced total size): also
+///   411. Shortcut: stage 06 decodes chunked bodies.
+/// - A value that is not a plain decimal number, or several `Content-Length`
+///   values that disagree: 400. Two different lengths is how request
+///   smuggling starts (two servers reading the same bytes differently).
+/// - More than [`MAX_BODY_BYTES`]: 413, before reading a byte of it.
+fn body_length(request: &Request) -> Result<usize, RequestError> {
+    if request.header("transfer-encoding").is_some() {
+        return Err(RequestError::Reject(411));
+    }
+    let mut announced: Option<u64> = None;
+    for (_, value) in request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        // `Content-Length: 5, 5` is legal and means 5.
+        for item in value.split(',') {
+            let length = parse_decimal(item.trim()).ok_or(RequestError::Reject(400))?;
+            if announced.is_some_and(|earlier| earlier != length) {
+                return Err(RequestError::Reject(400));
+            }
+            announced = Some(length);
+        }
+    }
+    match announced {
+        None if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH") => {
+            Err(RequestError::Reject(411))
+        }
+        None => Ok(0),
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(RequestError::Reject(413)),
+        Some(length) => Ok(length as usize),
+    }
+}
+// ANCHOR_END: body_length
+
+/// Parses a `Content-Length` value: ASCII digits only. Rust's `parse` would
+/// also accept `+5`, which HTTP does not.
+fn parse_decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_form_target_splits_into_path_and_query() {
+        assert_eq!(split_target("/a/b?x=1"), Some(("/a/b", Some("x=1"))));
+        assert_eq!(split_target("/"), Some(("/", None)));
+    }
+
+    #[test]
+    fn an_absolute_form_target_keeps_only_its_path_and_query() {
+        assert_eq!(
+            split_target("http://example.com/health?x"),
+            Some(("/health", Some("x")))
+        );
+        assert_eq!(split_target("https://example.com"), Some(("/", None)));
+        assert_eq!(split_target("http://example.com?q"), Some(("/", None)));
+    }
+
+    #[test]
+    fn targets_in_other_forms_are_refused() {
+        assert_eq!(split_target("*"), None);
+        assert_eq!(split_target("example.com:443"), None);
+        assert_eq!(split_target("ftp://example.com/"), None);
+    }
+
+    #[test]
+    fn content_length_accepts_only_plain_digits() {
+        assert_eq!(parse_decimal("42"), Some(42));
+        for bad in ["", "+5", "-1", "0x10", "1 2", "99999999999999999999999"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+}
