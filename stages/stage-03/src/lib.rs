@@ -12,7 +12,7 @@ pub mod routes;
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use request::{read_request, Request, RequestError};
 pub use response::Response;
@@ -71,16 +71,23 @@ fn handle_connection(mut stream: TcpStream) -> io::Result<()> {
 /// reset may throw away our response before it has read it. So we first say
 /// "no more from us" (`shutdown(Write)`, which sends FIN after our response),
 /// then read and discard whatever the client still sends until it closes too,
-/// for at most [`LINGER_TIMEOUT`] and [`LINGER_MAX_BYTES`].
+/// for at most [`LINGER_TIMEOUT`] in all and [`LINGER_MAX_BYTES`].
 fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
     if stream.shutdown(Shutdown::Write).is_err() {
         // The client is already gone: there is nobody left to be polite to.
         return Ok(());
     }
-    stream.set_read_timeout(Some(LINGER_TIMEOUT))?;
+    // One deadline for the whole drain, not a timeout per read: a client
+    // sending a byte every 0.9 s must not keep us here for long.
+    let deadline = Instant::now() + LINGER_TIMEOUT;
     let mut discard = [0u8; 4096];
     let mut discarded = 0;
     while discarded < LINGER_MAX_BYTES {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(remaining))?;
         match stream.read(&mut discard) {
             Ok(0) => break,
             Ok(received) => discarded += received,

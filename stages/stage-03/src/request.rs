@@ -137,11 +137,13 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
         .collect();
 
     // HTTP/1.1 requires exactly one Host header (RFC 9112, section 3.2): it
-    // is how one server can host many sites. HTTP/1.0 predates it.
+    // is how one server can host many sites. HTTP/1.0 predates it, but two
+    // Host headers are refused in any version: which one would we believe?
     let hosts = headers
         .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("host"));
-    if minor_version == 1 && hosts.count() != 1 {
+        .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
+        .count();
+    if hosts > 1 || (minor_version == 1 && hosts == 0) {
         return Err(RequestError::Reject(400));
     }
 
@@ -168,9 +170,11 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
     let origin_form = if target.starts_with('/') {
         target
     } else {
-        let rest = target
-            .strip_prefix("http://")
-            .or_else(|| target.strip_prefix("https://"))?;
+        // Schemes are case-insensitive: `HTTP://` is `http://`.
+        let (scheme, rest) = target.split_once("://")?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
         match rest.find(['/', '?']) {
             Some(start) if rest[start..].starts_with('/') => &rest[start..],
             // `http://example.com` or `http://example.com?x`: the path is `/`.
@@ -273,6 +277,7 @@ mod tests {
             Some(("/health", Some("x")))
         );
         assert_eq!(split_target("https://example.com"), Some(("/", None)));
+        assert_eq!(split_target("HTTP://example.com/a"), Some(("/a", None)));
         assert_eq!(split_target("http://example.com?q"), Some(("/", None)));
     }
 

@@ -108,9 +108,9 @@ impl Response {
             }
             // Files: the head, then the file in chunks. `take` stops at the
             // length we announced even if the file grew meanwhile: sending
-            // more than `Content-Length` would corrupt the conversation. On
-            // Linux, `io::copy` from a file to a socket can hand the work to
-            // the kernel (`sendfile`), so the bytes never enter our process.
+            // more than `Content-Length` would corrupt the conversation.
+            // `io::copy` moves the file through one small buffer (8 KiB at a
+            // time), so memory stays flat whatever the file's size.
             Body::File { file, length } if send_body => {
                 out.write_all(&head)?;
                 let copied = io::copy(&mut file.take(length), out)?;

@@ -12,10 +12,11 @@
 //! time and refuse any segment that is `.`, `..`, hidden (starts with `.`),
 //! or that decodes to a slash, backslash or NUL. Then, after the operating
 //! system has resolved every symlink (`canonicalize`), we check that the
-//! file really is inside the root. Either layer alone would stop the attacks
-//! above; together they also stop the ones we have not thought of.
+//! file really is inside the root. Each layer catches what the other cannot:
+//! the first never lets `..` or a dotfile name reach the disk at all; the
+//! second catches a symlink that points out of the root.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::response::Response;
@@ -42,19 +43,26 @@ pub fn serve_static(static_root: &Path, url_path: &str) -> Response {
     if !resolved.starts_with(static_root) {
         return Response::error(403);
     }
-    if resolved.is_dir() {
-        // `/docs` is a directory: send the browser to `/docs/`, so that
-        // relative links inside `/docs/index.html` resolve correctly.
-        return redirect_to_directory(url_path);
+    // Look before opening: opening a named pipe (FIFO) would block until
+    // someone writes to it, and a device file is not a page.
+    match fs::metadata(&resolved) {
+        Ok(metadata) if metadata.is_dir() => {
+            // `/docs` is a directory: send the browser to `/docs/`, so that
+            // relative links inside `/docs/index.html` resolve correctly.
+            return redirect_to_directory(url_path);
+        }
+        Ok(metadata) if metadata.is_file() => {}
+        _ => return Response::error(404),
     }
 
     let file = match File::open(&resolved) {
         Ok(file) => file,
         Err(_) => return Response::error(404),
     };
+    // The length we announce is the length of the file we opened.
     let length = match file.metadata() {
-        Ok(metadata) if metadata.is_file() => metadata.len(),
-        _ => return Response::error(404),
+        Ok(metadata) => metadata.len(),
+        Err(_) => return Response::error(404),
     };
     Response::file(200, content_type(&resolved), file, length)
         .with_header("X-Content-Type-Options", "nosniff")
@@ -112,6 +120,11 @@ pub fn percent_decode(text: &str) -> Option<Vec<u8>> {
     while index < bytes.len() {
         if bytes[index] == b'%' {
             let hex = bytes.get(index + 1..index + 3)?;
+            // Exactly two hex digits: `from_str_radix` alone would also
+            // accept a sign, as in `%+f`.
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             decoded.push(u8::from_str_radix(hex, 16).ok()?);
             index += 3;
@@ -207,7 +220,7 @@ mod tests {
 
     #[test]
     fn broken_percent_escapes_and_invalid_utf8_are_malformed() {
-        for path in ["/%", "/%2", "/%zz", "/%ff"] {
+        for path in ["/%", "/%2", "/%zz", "/%ff", "/%+f"] {
             assert_eq!(decode_path(path), Err(PathRefusal::Malformed), "{path}");
         }
     }
