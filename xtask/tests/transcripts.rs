@@ -31,6 +31,9 @@ const STAGE_SERVERS: &[(&str, Serve)] = &[
     ("stage-05", |listener| {
         stage_05::serve(listener, stage_05::Config::new())
     }),
+    ("stage-06", |listener| {
+        stage_06::serve(listener, stage_06::Config::new())
+    }),
 ];
 
 fn transcripts_dir() -> PathBuf {

@@ -47,6 +47,9 @@ pub const STAGES: &[StageUnderTest] = &[
             ("idle-client-blocks-others", "stage-05"),
             ("keep-alive", "stage-05"),
             ("pipelining", "stage-05"),
+            ("slowloris", "stage-06"),
+            ("chunked-body", "stage-06"),
+            ("content-length-with-transfer-encoding", "stage-06"),
         ],
     },
     StageUnderTest {
@@ -57,6 +60,9 @@ pub const STAGES: &[StageUnderTest] = &[
             ("idle-client-blocks-others", "stage-05"),
             ("keep-alive", "stage-05"),
             ("pipelining", "stage-05"),
+            ("slowloris", "stage-06"),
+            ("chunked-body", "stage-06"),
+            ("content-length-with-transfer-encoding", "stage-06"),
         ],
     },
     StageUnderTest {
@@ -70,6 +76,9 @@ pub const STAGES: &[StageUnderTest] = &[
             ("idle-client-blocks-others", "stage-05"),
             ("keep-alive", "stage-05"),
             ("pipelining", "stage-05"),
+            ("slowloris", "stage-06"),
+            ("chunked-body", "stage-06"),
+            ("content-length-with-transfer-encoding", "stage-06"),
         ],
     },
     StageUnderTest {
@@ -81,6 +90,30 @@ pub const STAGES: &[StageUnderTest] = &[
                 workers: CONFORMANCE_WORKERS,
             };
             wire::start(move |listener| stage_05::serve(listener, config))
+        },
+        known_limitations: &[
+            ("idle-keep-alive-beyond-workers", "stage-11"),
+            ("slowloris", "stage-06"),
+            ("idle-timeout", "stage-06"),
+            ("chunked-body", "stage-06"),
+            ("content-length-with-transfer-encoding", "stage-06"),
+        ],
+    },
+    StageUnderTest {
+        name: "stage-06",
+        serves_files: true,
+        start: || {
+            let config = stage_06::Config {
+                static_dir: static_fixture().root.clone(),
+                workers: CONFORMANCE_WORKERS,
+                // Longer than the 1 s a fresh client waits in
+                // `idle-keep-alive-beyond-workers`, shorter than the 4 s the
+                // `idle-timeout` case waits.
+                idle_timeout: Duration::from_secs(2),
+                request_timeout: Duration::from_secs(1),
+                ..stage_06::Config::new()
+            };
+            wire::start(move |listener| stage_06::serve(listener, config))
         },
         known_limitations: &[("idle-keep-alive-beyond-workers", "stage-11")],
     },
@@ -363,6 +396,94 @@ pub const CASES: &[Case] = &[
                 return Err("no answer within 1 s".to_string());
             }
             expect_status(reply, 200)
+        },
+    },
+    Case {
+        id: "slowloris",
+        conversation: "Slowloris: a head trickled one byte every 100 ms",
+        expected: "408 within 3 s",
+        needs_files: false,
+        run: |addr| {
+            let mut slow = wire::connect_with_timeout(addr, Duration::from_millis(100));
+            let started = std::time::Instant::now();
+            for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                if started.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+                wire::send(&mut slow, &[*byte]);
+                // Read with a short timeout: has the server given up on us?
+                let reply = wire::read_reply(&mut slow);
+                if !reply.bytes.is_empty() || reply.ending != Ending::TimedOut {
+                    return expect_status(reply, 408);
+                }
+            }
+            Err("still waiting for the rest of the head after 3 s".to_string())
+        },
+    },
+    Case {
+        id: "idle-timeout",
+        conversation: "A keep-alive connection left idle after one request",
+        expected: "closed by the server within 4 s",
+        needs_files: false,
+        run: |addr| {
+            let mut stream = wire::connect_with_timeout(addr, Duration::from_secs(4));
+            wire::send(&mut stream, GET_HEALTH);
+            expect_status(wire::read_response(&mut stream, false), 200)?;
+            match wire::read_reply(&mut stream).ending {
+                Ending::TimedOut => Err("still open after 4 s".to_string()),
+                _ => Ok(()),
+            }
+        },
+    },
+    Case {
+        id: "chunked-body",
+        conversation: "A chunked request body",
+        expected: "decoded (the echo route returns it)",
+        needs_files: false,
+        run: |addr| {
+            let reply = wire::exchange_one(
+                addr,
+                b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  5\r\nhello\r\n0\r\n\r\n",
+            );
+            if reply.body() != b"hello" {
+                return Err(format!("answer: {}", wire::show(&reply.bytes)));
+            }
+            expect_status(reply, 200)
+        },
+    },
+    Case {
+        id: "content-length-with-transfer-encoding",
+        conversation: "`Content-Length` and `Transfer-Encoding` together (smuggling)",
+        expected: "400, closed",
+        needs_files: false,
+        run: |addr| {
+            let reply = wire::exchange(
+                addr,
+                b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+            );
+            if reply.ending != Ending::Closed {
+                return Err(format!("the connection ended with {:?}", reply.ending));
+            }
+            expect_status(reply, 400)
+        },
+    },
+    Case {
+        id: "reset-mid-body",
+        conversation: "A client vanishes halfway through its body",
+        expected: "the next client is served",
+        needs_files: false,
+        run: |addr| {
+            let mut rude = wire::connect(addr);
+            wire::send(
+                &mut rude,
+                b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly a bit",
+            );
+            drop(rude);
+            let mut next = wire::connect_with_timeout(addr, Duration::from_secs(3));
+            wire::send(&mut next, GET_HEALTH);
+            expect_status(wire::read_response(&mut next, false), 200)
         },
     },
     Case {

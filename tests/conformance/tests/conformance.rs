@@ -34,6 +34,11 @@ fn stage_05_behaves_as_the_table_says() {
 }
 
 #[test]
+fn stage_06_behaves_as_the_table_says() {
+    check_stage("stage-06");
+}
+
+#[test]
 fn every_stage_in_the_table_has_a_test_above() {
     let source = include_str!("conformance.rs");
     for stage in STAGES {

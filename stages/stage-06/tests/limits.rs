@@ -1,0 +1,207 @@
+//! Stage 06 on the wire: timeouts, caps, chunked bodies and the refusals that
+//! stop request smuggling. Servers here run with short timeouts so the tests
+//! are quick; the defaults are in `Config::new`.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use stage_06::Config;
+use wire::Ending;
+
+const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// A config with short timeouts, so that each test takes a second at most.
+fn quick_config() -> Config {
+    Config {
+        workers: 2,
+        idle_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_millis(300),
+        ..Config::new()
+    }
+}
+
+fn start(config: Config) -> SocketAddr {
+    wire::start(move |listener| stage_06::serve(listener, config))
+}
+
+fn health_is_answered_within(addr: SocketAddr, patience: Duration) -> bool {
+    let mut client = wire::connect_with_timeout(addr, patience);
+    wire::send(&mut client, GET_HEALTH);
+    wire::read_response(&mut client, false).status() == Some(200)
+}
+
+#[test]
+fn a_slowloris_client_gets_408_while_others_are_served() {
+    let addr = start(quick_config());
+    let mut slow = wire::connect(addr);
+    let started = Instant::now();
+    // One byte every 100 ms: each read succeeds, but the request as a whole
+    // is not complete after 500 ms, so the deadline fires.
+    for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\n" {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        // Meanwhile, another client is served as usual.
+        if started.elapsed() < Duration::from_millis(150) {
+            assert!(health_is_answered_within(addr, Duration::from_secs(2)));
+        }
+        thread::sleep(Duration::from_millis(100));
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    let reply = wire::read_reply(&mut slow);
+    assert_eq!(reply.status(), Some(408));
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_and_frees_its_worker() {
+    let config = Config {
+        workers: 1,
+        ..quick_config()
+    };
+    let addr = start(config);
+    let mut idle = wire::connect(addr);
+    wire::send(&mut idle, GET_HEALTH);
+    assert_eq!(wire::read_response(&mut idle, false).status(), Some(200));
+    // The only worker now waits for this client's next request. After the
+    // idle timeout the server closes quietly: we read end of file, no bytes.
+    let reply = wire::read_reply(&mut idle);
+    assert_eq!((reply.bytes.len(), reply.ending), (0, Ending::Closed));
+    // And the worker is free for somebody else.
+    assert!(health_is_answered_within(addr, Duration::from_secs(2)));
+}
+
+#[test]
+fn connections_beyond_the_cap_get_a_fast_503_with_retry_after() {
+    let config = Config {
+        max_connections: 2,
+        idle_timeout: Duration::from_secs(30),
+        ..quick_config()
+    };
+    let addr = start(config);
+    // Two connections that hold their places (served once, then idle).
+    let mut holders = Vec::new();
+    for _ in 0..2 {
+        let mut holder = wire::connect(addr);
+        wire::send(&mut holder, GET_HEALTH);
+        assert_eq!(wire::read_response(&mut holder, false).status(), Some(200));
+        holders.push(holder);
+    }
+    let mut third = wire::connect(addr);
+    let reply = wire::read_reply(&mut third);
+    assert_eq!(reply.ending, Ending::Closed);
+    insta::assert_snapshot!(reply.show());
+
+    // A place frees up when a holder leaves.
+    drop(holders.pop());
+    thread::sleep(Duration::from_millis(100));
+    assert!(health_is_answered_within(addr, Duration::from_secs(2)));
+}
+
+#[test]
+fn a_connection_closes_after_its_request_cap() {
+    let config = Config {
+        max_requests_per_connection: 3,
+        ..quick_config()
+    };
+    let mut stream = wire::connect(start(config));
+    let mut connection_headers = Vec::new();
+    for _ in 0..3 {
+        wire::send(&mut stream, GET_HEALTH);
+        let reply = wire::read_response(&mut stream, false);
+        connection_headers.push(reply.header("connection").unwrap_or_default());
+    }
+    assert_eq!(connection_headers, ["keep-alive", "keep-alive", "close"]);
+    assert_eq!(wire::read_reply(&mut stream).ending, Ending::Closed);
+}
+
+#[test]
+fn a_chunked_body_is_decoded_and_echoed() {
+    let reply = wire::exchange_one(
+        start(quick_config()),
+        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
+          7\r\nhello, \r\n6;ext=1\r\nchunks\r\n0\r\n\r\n",
+    );
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn a_chunked_body_split_across_writes_is_decoded() {
+    let reply = wire::exchange_in_pieces(
+        start(quick_config()),
+        &[
+            b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r",
+            b"\nhel",
+            b"lo\r\n0\r\n",
+            b"\r\n",
+        ],
+        Duration::from_millis(30),
+    );
+    assert_eq!(reply.body(), b"hello");
+}
+
+#[test]
+fn transfer_encoding_with_content_length_gets_400_and_a_close() {
+    // The classic smuggling shape: a front proxy that trusts Content-Length
+    // would forward 4 bytes (`0\r\n\r`) and treat `\nGET /admin…` as a new
+    // request; a server that trusts Transfer-Encoding sees the body end at
+    // `0\r\n\r\n`. We trust neither: the request is refused and the
+    // connection closed, so no leftover byte is ever read as a request.
+    let reply = wire::exchange(
+        start(quick_config()),
+        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
+          Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(reply.ending, Ending::Closed);
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn an_unknown_transfer_coding_gets_501() {
+    let reply = wire::exchange(
+        start(quick_config()),
+        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    );
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn a_client_that_resets_mid_body_does_not_disturb_the_server() {
+    let addr = start(quick_config());
+    {
+        let mut rude = TcpStream::connect(addr).expect("connect");
+        let _ = rude.write_all(
+            b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nonly a little",
+        );
+        // Dropping the socket with our own unread bytes pending would send a
+        // reset; here we simply vanish mid-body.
+    }
+    assert!(health_is_answered_within(addr, Duration::from_secs(2)));
+}
+
+#[test]
+fn a_client_that_never_reads_its_response_frees_the_worker_after_the_write_timeout() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.keep();
+    std::fs::write(root.join("big.bin"), vec![b'x'; 32 << 20]).expect("write a 32 MiB file");
+    let config = Config {
+        workers: 1,
+        static_dir: root,
+        ..quick_config()
+    };
+    let addr = start(config);
+    let mut greedy = wire::connect(addr);
+    wire::send(
+        &mut greedy,
+        b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    // We never read: the kernel buffers fill up, the server's write waits,
+    // and after the write timeout the worker gives up on us.
+    assert!(health_is_answered_within(addr, Duration::from_secs(5)));
+    drop(greedy);
+}

@@ -1,0 +1,180 @@
+//! Graceful shutdown, tested on the real binary with real signals: a request
+//! in flight when SIGTERM arrives still gets its full response, a new
+//! connection after it is refused, idle keep-alive connections do not hold
+//! the exit up, and the process exits 0 within its drain deadline.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The real `stage-06` binary, running on a free port.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Lines the server prints on stderr, as they arrive.
+    log: Receiver<String>,
+}
+
+impl Server {
+    /// Starts the binary with extra environment variables, and waits for its
+    /// `listening on http://ADDR` line.
+    fn start(env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stage-06"))
+            .env("ADDR", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the stage-06 binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first_line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .expect("read the first line");
+        let addr = first_line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {first_line:?}"))
+            .parse()
+            .expect("an address");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (lines, log) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        Server { child, addr, log }
+    }
+
+    fn send_signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Waits until the server logs a line containing `text`.
+    fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        panic!("the server never logged {text:?}");
+    }
+
+    /// Waits for the process to exit, for at most `patience`.
+    fn wait_for_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_request_in_flight_at_sigterm_gets_its_full_response_and_the_process_exits_0() {
+    let mut server = Server::start(&[("DRAIN_TIMEOUT_SECS", "10")]);
+    // Half a request: the server is reading it when the signal arrives.
+    let mut in_flight = wire::connect(server.addr);
+    wire::send(
+        &mut in_flight,
+        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-",
+    );
+    thread::sleep(Duration::from_millis(100));
+
+    server.send_signal("-TERM");
+    server.wait_for_log("stopped accepting");
+
+    // New connections are refused now that the listener is closed.
+    let refused = TcpStream::connect(server.addr)
+        .map(|_| ())
+        .map_err(|e| e.kind());
+    assert_eq!(refused, Err(ErrorKind::ConnectionRefused));
+
+    // The request in flight completes, and is answered in full, with the
+    // connection closed after it.
+    wire::send(&mut in_flight, b"Length: 8\r\n\r\nfinished");
+    let reply = wire::read_reply(&mut in_flight);
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(reply.body(), b"finished");
+    assert_eq!(reply.header("connection").as_deref(), Some("close"));
+
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the process exits once the last request is done");
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn idle_keep_alive_connections_do_not_hold_up_the_exit() {
+    // The idle timeout (60 s) and drain timeout (60 s) are long: if the
+    // server waited for the idle client, this test would take a minute.
+    let mut server = Server::start(&[("IDLE_TIMEOUT_SECS", "60"), ("DRAIN_TIMEOUT_SECS", "60")]);
+    let mut idle = wire::connect(server.addr);
+    wire::send(
+        &mut idle,
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(wire::read_response(&mut idle, false).status(), Some(200));
+
+    server.send_signal("-INT");
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the process exits without waiting for the idle client");
+    assert!(status.success(), "{status}");
+    // The idle client sees the connection closed, not a reset.
+    let mut rest = Vec::new();
+    assert_eq!(idle.read_to_end(&mut rest).map_err(|e| e.kind()), Ok(0));
+}
+
+#[test]
+fn a_request_that_never_completes_cannot_delay_the_exit_past_the_drain_deadline() {
+    let mut server = Server::start(&[("REQUEST_TIMEOUT_SECS", "60"), ("DRAIN_TIMEOUT_SECS", "1")]);
+    let mut stuck = wire::connect(server.addr);
+    wire::send(&mut stuck, b"GET /health HTTP/1.1\r\nHo");
+    thread::sleep(Duration::from_millis(100));
+
+    server.send_signal("-TERM");
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the process exits at the drain deadline");
+    assert!(status.success(), "{status}");
+    server.wait_for_log("drain timeout");
+    drop(stuck.write_all(b"st: late\r\n\r\n"));
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut server = Server::start(&[("REQUEST_TIMEOUT_SECS", "60"), ("DRAIN_TIMEOUT_SECS", "60")]);
+    let mut stuck = wire::connect(server.addr);
+    wire::send(&mut stuck, b"GET /health HTTP/1.1\r\nHo");
+    thread::sleep(Duration::from_millis(100));
+
+    server.send_signal("-INT");
+    server.wait_for_log("stopped accepting");
+    server.send_signal("-INT");
+    let status = server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the second signal ends the process");
+    assert_eq!(status.code(), Some(130), "128 + SIGINT");
+}

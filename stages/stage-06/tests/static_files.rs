@@ -1,0 +1,191 @@
+//! Stage 04 on the wire: files from the static root, with the right types,
+//! and every attempt to read a file outside the root refused.
+//!
+//! The traversal tests run against a throwaway directory laid out so that
+//! each attack has a real target: a vulnerable server *would* leak a secret.
+//!
+//! ```text
+//! <tmp>/secret.txt            the target of /../secret.txt and friends
+//! <tmp>/etc/passwd            the target of /static/../../etc/passwd
+//! <tmp>/root/                 the static root we serve
+//! <tmp>/root/index.html
+//! <tmp>/root/static/app.css
+//! <tmp>/root/docs/index.html
+//! <tmp>/root/leak.txt  ->  ../secret.txt     (a symlink out of the root)
+//! <tmp>/root/inside.css -> static/app.css    (a symlink inside the root)
+//! ```
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Marks every file outside the root: it must never appear in a reply.
+const SECRET: &str = "TOP-SECRET-do-not-serve";
+
+fn start_server_on_fixture() -> SocketAddr {
+    let tmp = tempfile::tempdir().expect("create a temporary directory");
+    let base = tmp.keep();
+    fs::write(base.join("secret.txt"), SECRET).expect("write secret.txt");
+    fs::create_dir_all(base.join("etc")).expect("mkdir etc");
+    fs::write(base.join("etc/passwd"), format!("root:x:0:0 {SECRET}")).expect("write passwd");
+    let root = base.join("root");
+    fs::create_dir_all(root.join("static")).expect("mkdir static");
+    fs::create_dir_all(root.join("docs")).expect("mkdir docs");
+    fs::write(root.join("index.html"), "<h1>home</h1>\n").expect("write index.html");
+    fs::write(root.join("static/app.css"), "body { color: teal; }\n").expect("write app.css");
+    fs::write(root.join("docs/index.html"), "<h1>docs</h1>\n").expect("write docs");
+    fs::write(root.join(".env"), SECRET).expect("write .env");
+    std::os::unix::fs::symlink("../secret.txt", root.join("leak.txt")).expect("symlink out");
+    std::os::unix::fs::symlink("static/app.css", root.join("inside.css")).expect("symlink in");
+    start_serving(root)
+}
+
+/// Starts stage 05 serving `static_dir` with the default workers.
+fn start_serving(static_dir: std::path::PathBuf) -> SocketAddr {
+    let config = stage_06::Config {
+        static_dir,
+        ..stage_06::Config::new()
+    };
+    wire::start(move |listener| stage_06::serve(listener, config))
+}
+
+fn get(addr: SocketAddr, path: &str) -> wire::Reply {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    wire::exchange_one(addr, request.as_bytes())
+}
+
+#[test]
+fn the_root_path_serves_index_html() {
+    let reply = get(start_server_on_fixture(), "/");
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn a_css_file_is_served_as_css() {
+    let reply = get(start_server_on_fixture(), "/static/app.css");
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn head_of_a_file_has_its_length_and_no_body() {
+    let addr = start_server_on_fixture();
+    let reply = wire::exchange_one(
+        addr,
+        b"HEAD /static/app.css HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(reply.header("content-length").as_deref(), Some("22"));
+    assert_eq!(reply.body(), b"");
+}
+
+#[test]
+fn a_directory_without_a_slash_redirects_to_the_slash() {
+    let reply = get(start_server_on_fixture(), "/docs");
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn a_directory_with_a_slash_serves_its_index() {
+    let reply = get(start_server_on_fixture(), "/docs/");
+    assert_eq!(reply.body(), b"<h1>docs</h1>\n");
+}
+
+#[test]
+fn a_percent_encoded_name_is_decoded() {
+    let reply = get(start_server_on_fixture(), "/static/app%2Ecss");
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(reply.body(), b"body { color: teal; }\n");
+}
+
+#[test]
+fn a_symlink_that_stays_inside_the_root_is_served() {
+    let reply = get(start_server_on_fixture(), "/inside.css");
+    assert_eq!(reply.body(), b"body { color: teal; }\n");
+}
+
+#[test]
+fn a_missing_file_gets_404() {
+    let reply = get(start_server_on_fixture(), "/missing.html");
+    assert_eq!(reply.status(), Some(404));
+}
+
+// ANCHOR: traversals
+/// Every attempt to read outside the root, and what the server answers.
+const TRAVERSALS: &[(&str, u16)] = &[
+    ("/../secret.txt", 403),
+    ("/%2e%2e/secret.txt", 403),
+    ("/%2E%2E/secret.txt", 403),
+    ("/..%2fsecret.txt", 403),
+    ("/static/../../secret.txt", 403),
+    ("/static/../../etc/passwd", 403),
+    ("/static/%2e%2e/%2e%2e/etc/passwd", 403),
+    ("/..%5csecret.txt", 403),
+    ("/index.html%00.css", 403),
+    ("/.env", 403),
+    ("/leak.txt", 403),
+    ("/%zz", 400),
+];
+// ANCHOR_END: traversals
+
+#[test]
+fn every_traversal_attempt_is_refused_without_a_byte_of_the_file() {
+    let addr = start_server_on_fixture();
+    for &(path, expected_status) in TRAVERSALS {
+        let reply = get(addr, path);
+        assert_eq!(reply.status(), Some(expected_status), "GET {path}");
+        assert!(
+            !reply.contains(SECRET.as_bytes()),
+            "GET {path} leaked the secret"
+        );
+    }
+}
+
+#[test]
+fn a_refused_traversal_looks_like_this_on_the_wire() {
+    let reply = get(start_server_on_fixture(), "/%2e%2e/secret.txt");
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn the_real_frontend_is_served_with_its_media_types() {
+    let frontend = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontend");
+    let addr = start_serving(frontend);
+    for (path, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/script.js", "text/javascript; charset=utf-8"),
+    ] {
+        let reply = get(addr, path);
+        assert_eq!(reply.status(), Some(200), "GET {path}");
+        assert_eq!(reply.header("content-type").as_deref(), Some(content_type));
+    }
+}
+
+#[test]
+fn a_file_larger_than_any_buffer_arrives_whole() {
+    let tmp = tempfile::tempdir().expect("create a temporary directory");
+    let root = tmp.keep();
+    let big: Vec<u8> = (0..3_000_000u32).map(|n| (n % 251) as u8).collect();
+    fs::write(root.join("big.bin"), &big).expect("write big.bin");
+    let addr = start_serving(root);
+    let reply = get(addr, "/big.bin");
+    assert_eq!(reply.header("content-length").as_deref(), Some("3000000"));
+    assert_eq!(
+        reply.header("content-type").as_deref(),
+        Some("application/octet-stream")
+    );
+    assert!(
+        reply.body() == big.as_slice(),
+        "the body differs from the file"
+    );
+}
+
+#[test]
+fn a_missing_static_directory_is_a_clear_startup_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let config = stage_06::Config {
+        static_dir: "/no/such/dir".into(),
+        ..stage_06::Config::new()
+    };
+    let error = stage_06::serve(listener, config).expect_err("must fail");
+    assert!(error.to_string().contains("/no/such/dir"), "{error}");
+}
