@@ -83,6 +83,7 @@ impl Default for Config {
     }
 }
 
+// ANCHOR: default_workers
 /// Four workers per CPU core (and at least four). Our workers mostly *wait*
 /// (for the network, for the disk), so more workers than cores keeps the
 /// cores busy. Why not a thousand? Each thread costs memory for its stack
@@ -93,6 +94,7 @@ pub fn default_workers() -> usize {
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
     (cores * 4).max(4)
 }
+// ANCHOR_END: default_workers
 // ANCHOR_END: config
 
 // ANCHOR: serve

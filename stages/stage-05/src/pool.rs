@@ -16,10 +16,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
+// ANCHOR: job
 /// A unit of work: any closure we can send to another thread and run once.
 type Job = Box<dyn FnOnce() + Send + 'static>;
+// ANCHOR_END: job
 
 // ANCHOR: pool
+// ANCHOR: pool_struct
 /// A fixed number of threads running the jobs given to [`ThreadPool::execute`].
 pub struct ThreadPool {
     /// `None` once we start shutting down: dropping the sender closes the
@@ -27,8 +30,10 @@ pub struct ThreadPool {
     sender: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
 }
+// ANCHOR_END: pool_struct
 
 impl ThreadPool {
+    // ANCHOR: new
     /// Starts `size` workers (at least one).
     pub fn new(size: usize) -> ThreadPool {
         let (sender, receiver) = mpsc::channel::<Job>();
@@ -49,7 +54,9 @@ impl ThreadPool {
             workers,
         }
     }
+    // ANCHOR_END: new
 
+    // ANCHOR: execute
     /// Queues `job` for the next free worker. Never blocks: if every worker
     /// is busy, the job waits in the channel.
     pub fn execute(&self, job: impl FnOnce() + Send + 'static) {
@@ -59,6 +66,7 @@ impl ThreadPool {
             let _ = sender.send(Box::new(job));
         }
     }
+    // ANCHOR_END: execute
 
     /// How many workers this pool runs.
     pub fn size(&self) -> usize {
@@ -132,13 +140,16 @@ mod tests {
         for _ in 0..workers {
             finished.recv().expect("every job reports back");
         }
+        // ANCHOR: ratio
         let ratio = started.elapsed().as_secs_f64() / SLOW.as_secs_f64();
         // In parallel the ratio is about 1; if the jobs ran one at a time (the
         // lock held across the job) it would be about 4. Anything below 2
         // means they overlapped; the margin absorbs a busy machine.
         assert!(ratio < 2.0, "{workers} jobs took {ratio:.1}× one job");
+        // ANCHOR_END: ratio
     }
 
+    // ANCHOR: barrier
     #[test]
     fn every_worker_really_runs_at_the_same_time() {
         // Stronger than timing: a barrier that only opens when all four jobs
@@ -163,6 +174,7 @@ mod tests {
             "the jobs never all ran at the same time"
         );
     }
+    // ANCHOR_END: barrier
 
     #[test]
     fn a_panicking_job_kills_neither_its_worker_nor_the_pool() {

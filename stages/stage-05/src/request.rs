@@ -127,6 +127,7 @@ impl<S: Read> RequestReader<S> {
     }
     // ANCHOR_END: read_request
 
+    // ANCHOR: read_request_head
     /// Parses the buffer, reading more until it holds a complete head. Returns
     /// the request (with an empty body) and the length of its head.
     fn read_request_head(&mut self) -> Result<(Request, usize), RequestError> {
@@ -151,6 +152,7 @@ impl<S: Read> RequestReader<S> {
             self.fill_up_to(MAX_HEAD_BYTES)?;
         }
     }
+    // ANCHOR_END: read_request_head
 
     // ANCHOR: read_body
     /// Takes exactly `length` body bytes: first those already buffered, then

@@ -105,6 +105,7 @@ fn a_client_that_sends_nothing_no_longer_blocks_the_others() {
     assert_eq!(wire::read_response(&mut second, false).status(), Some(200));
 }
 
+// ANCHOR: starvation
 #[test]
 fn idle_keep_alive_connections_beyond_the_workers_starve_a_new_client() {
     // The limit of this design, shown rather than hidden: two workers, two
@@ -132,3 +133,4 @@ fn idle_keep_alive_connections_beyond_the_workers_starve_a_new_client() {
         .expect("set timeout");
     assert_eq!(wire::read_response(&mut third, false).status(), Some(200));
 }
+// ANCHOR_END: starvation
