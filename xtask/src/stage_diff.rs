@@ -65,7 +65,11 @@ pub fn stage_diff(older: &Stage, newer: &Stage) -> io::Result<String> {
         let new = new.unwrap_or_default();
         match (std::str::from_utf8(&old), std::str::from_utf8(&new)) {
             (Ok(old_text), Ok(new_text)) => {
-                let file_diff = TextDiff::from_lines(old_text, new_text)
+                let (old_text, new_text) = (without_anchors(old_text), without_anchors(new_text));
+                if old_text == new_text {
+                    continue; // only anchors moved: nothing for the reader
+                }
+                let file_diff = TextDiff::from_lines(&old_text, &new_text)
                     .unified_diff()
                     .context_radius(CONTEXT_LINES)
                     .header(&old_label, &new_label)
@@ -79,6 +83,15 @@ pub fn stage_diff(older: &Stage, newer: &Stage) -> io::Result<String> {
         }
     }
     Ok(diff)
+}
+
+/// `text` without the mdBook anchor comments (`// ANCHOR: name`,
+/// `// ANCHOR_END: name`): they are there for the book's includes, and in a
+/// diff they would only be noise.
+fn without_anchors(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !line.contains("ANCHOR: ") && !line.contains("ANCHOR_END: "))
+        .collect()
 }
 
 /// The files of one stage that the diff covers, relative to the stage folder
@@ -181,6 +194,22 @@ mod tests {
             "--- /dev/null\n+++ stage-02/frontend/index.html\n@@ -0,0 +1 @@\n+<h1>hi</h1>\n\
              --- stage-01/src/old.rs\n+++ /dev/null\n@@ -1 +0,0 @@\n-gone\n"
         );
+    }
+
+    #[test]
+    fn anchor_comments_are_left_out_of_the_diff() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let older = stage_with(root.path(), "stage-01", &[("src/lib.rs", "a\nb\n")]);
+        let newer = stage_with(
+            root.path(),
+            "stage-02",
+            &[("src/lib.rs", "a\n// ANCHOR: b\nb\n// ANCHOR_END: b\nc\n")],
+        );
+
+        let diff = stage_diff(&older, &newer).expect("diff");
+
+        assert!(diff.contains("+c"), "{diff}");
+        assert!(!diff.contains("ANCHOR"), "{diff}");
     }
 
     #[test]

@@ -84,7 +84,7 @@ impl Default for Config {
 }
 
 // ANCHOR: default_workers
-/// Four workers per CPU core (and at least four). Our workers mostly *wait*
+/// Four workers per CPU core. Our workers mostly *wait*
 /// (for the network, for the disk), so more workers than cores keeps the
 /// cores busy. Why not a thousand? Each thread costs memory for its stack
 /// and time to start, and all of them start before we accept the first
@@ -92,7 +92,7 @@ impl Default for Config {
 /// idle keep-alive client still ties up one of them (see the chapter).
 pub fn default_workers() -> usize {
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    (cores * 4).max(4)
+    cores * 4
 }
 // ANCHOR_END: default_workers
 // ANCHOR_END: config

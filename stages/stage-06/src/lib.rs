@@ -52,6 +52,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(50);
 pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
 
 // ANCHOR: config
+// ANCHOR: config_fields
 /// Everything the server can be told from outside, with the attack each
 /// limit stops. All of them can be set from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,7 @@ impl Config {
             drain_timeout: Duration::from_secs(10),
         }
     }
+    // ANCHOR_END: config_fields
 
     /// The defaults, overridden by any of the environment variables named
     /// above. A value that does not parse, or is out of range, is an error.
@@ -148,14 +150,14 @@ where
     }
 }
 
-/// Four workers per CPU core (and at least four). Our workers mostly *wait*
+/// Four workers per CPU core. Our workers mostly *wait*
 /// (for the network, for the disk), so more workers than cores keeps the
 /// cores busy. Why not a thousand? Each thread costs memory for its stack
 /// and time to start, and all of them start before we accept the first
 /// connection: a pool of hundreds makes every start-up slower.
 pub fn default_workers() -> usize {
     let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    (cores * 4).max(4)
+    cores * 4
 }
 // ANCHOR_END: config
 
@@ -230,7 +232,7 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
     // ("connection refused") instead of waiting in the kernel's queue.
     drop(listener);
     eprintln!(
-        "stopped accepting; {} connections open, waiting up to {:?}",
+        "stopped accepting; open connections: {}; waiting up to {:?}",
         shared.connections.count(),
         shared.config.drain_timeout
     );
@@ -240,7 +242,7 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
         eprintln!("every connection finished; exiting");
     } else {
         eprintln!(
-            "drain timeout: exiting with {} connections still open",
+            "drain timeout: exiting with open connections: {}",
             shared.connections.count()
         );
     }
@@ -255,10 +257,15 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
 /// response this small fits in the kernel's send buffer at once.
 fn refuse_busy(stream: &TcpStream) {
     let _ = stream.set_nonblocking(true);
-    // Read what the client has sent so far: closing with unread bytes would
-    // send a reset, which can destroy our answer before it is read.
+    // Read what the client has sent so far (at most 64 KiB: a client
+    // streaming bytes must not keep us here): closing with unread bytes
+    // would send a reset, which can destroy our answer before it is read.
     let mut discard = [0u8; 4096];
-    while matches!((&*stream).read(&mut discard), Ok(n) if n > 0) {}
+    for _ in 0..16 {
+        if !matches!((&*stream).read(&mut discard), Ok(n) if n > 0) {
+            break;
+        }
+    }
     let response = Response::error(503).with_header("Retry-After", "1");
     let _ = response.write_to(&mut &*stream, true, false);
     let _ = stream.shutdown(Direction::Write);

@@ -186,10 +186,12 @@ mod tests {
             barrier.wait();
             let _ = opened.send(());
         });
-        assert!(
-            wait.recv_timeout(Duration::from_secs(5)).is_ok(),
-            "the jobs never all ran at the same time"
-        );
+        if wait.recv_timeout(Duration::from_secs(5)).is_err() {
+            // Dropping the pool would wait forever for the worker stuck at
+            // the barrier; leak it so that the test fails instead of hanging.
+            std::mem::forget(pool);
+            panic!("the jobs never all ran at the same time");
+        }
     }
 
     #[test]

@@ -245,9 +245,13 @@ impl<S: Source> RequestReader<S> {
             body.extend(self.buffer.drain(..size));
             self.buffer.drain(..2);
         }
-        let mut trailer_bytes = 0;
+        let mut trailer_bytes: usize = 0;
         loop {
-            let line = self.read_line(MAX_HEAD_BYTES - trailer_bytes, 431)?;
+            let room = MAX_HEAD_BYTES.saturating_sub(trailer_bytes);
+            if room == 0 {
+                return Err(RequestError::Reject(431));
+            }
+            let line = self.read_line(room, 431)?;
             if line.is_empty() {
                 return Ok(body);
             }
@@ -420,8 +424,10 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 ///   request ends, and the attacker's leftover bytes become a "second
 ///   request" that the proxy never checked. RFC 9112 lets a server refuse
 ///   the combination; we do, and close the connection.
-/// - Any other transfer coding (`gzip`, `chunked, gzip`, …): 501 Not
-///   Implemented, and `Transfer-Encoding` in HTTP/1.0 (which has none): 400.
+/// - Codings that do not end with `chunked` (`gzip`, `chunked, gzip`): the
+///   body's end cannot be known, 400; `chunked` after another coding
+///   (`gzip, chunked`): 501 Not Implemented; `Transfer-Encoding` in
+///   HTTP/1.0 (which has none): 400.
 /// - Otherwise `Content-Length` as in stage 03: no length is no body, except
 ///   that we insist on one for methods that carry a body (411); a value that
 ///   is not a plain decimal number, or several that disagree: 400; more than
@@ -438,7 +444,14 @@ fn body_framing(request: &Request) -> Result<BodyFraming, RequestError> {
         if request.header("content-length").is_some() || request.minor_version == 0 {
             return Err(RequestError::Reject(400));
         }
-        if codings != ["chunked"] {
+        // Only `chunked` as the last coding tells us where the body ends
+        // (RFC 9112, section 6.3): otherwise 400 and close. `chunked` last
+        // with other codings before it (`gzip, chunked`) is well-framed
+        // but uses a coding we do not implement: 501.
+        if codings.last().map(String::as_str) != Some("chunked") {
+            return Err(RequestError::Reject(400));
+        }
+        if codings.len() > 1 {
             return Err(RequestError::Reject(501));
         }
         return Ok(BodyFraming::Chunked);
@@ -543,12 +556,29 @@ mod tests {
     }
 
     #[test]
-    fn unknown_transfer_codings_get_501() {
-        for coding in ["gzip", "chunked, gzip", "gzip, chunked", "identity"] {
+    fn codings_that_do_not_end_with_chunked_get_400_and_other_codings_501() {
+        for (coding, status) in [
+            ("gzip", 400),
+            ("chunked, gzip", 400),
+            ("identity", 400),
+            ("gzip, chunked", 501),
+        ] {
             let request =
                 format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n");
-            assert_eq!(rejection(request.as_bytes()), Some(501), "{coding}");
+            assert_eq!(rejection(request.as_bytes()), Some(status), "{coding}");
         }
+    }
+
+    #[test]
+    fn trailers_larger_than_the_head_cap_get_431() {
+        // A trailer line of exactly the room left, then one more line: the
+        // running total must stop at the cap, never wrap around below zero.
+        let mut request =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                .to_vec();
+        request.extend(std::iter::repeat_n(b'X', MAX_HEAD_BYTES));
+        request.extend_from_slice(b"\r\nY: z\r\n\r\n");
+        assert_eq!(rejection(&request), Some(431));
     }
 
     #[test]

@@ -147,17 +147,22 @@ fn a_chunked_body_split_across_writes_is_decoded() {
 
 #[test]
 fn transfer_encoding_with_content_length_gets_400_and_a_close() {
-    // The classic smuggling shape: a front proxy that trusts Content-Length
-    // would forward 4 bytes (`0\r\n\r`) and treat `\nGET /admin…` as a new
-    // request; a server that trusts Transfer-Encoding sees the body end at
-    // `0\r\n\r\n`. We trust neither: the request is refused and the
-    // connection closed, so no leftover byte is ever read as a request.
-    let reply = wire::exchange(
-        start(quick_config()),
-        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
-          Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    // The classic smuggling shape (CL.TE). A front proxy that trusts
+    // Content-Length sees one request whose body is everything after the
+    // head, `GET /admin` included, and forwards it unchecked. A server that
+    // trusts Transfer-Encoding sees the body end at `0\r\n\r\n`, and then a
+    // second request, `GET /admin`, that the proxy never inspected. We trust
+    // neither: one 400, the connection closed, and `/admin` never answered.
+    let body = "0\r\n\r\nGET /admin HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let request = format!(
+        "POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{body}",
+        body.len()
     );
+    let reply = wire::exchange(start(quick_config()), request.as_bytes());
     assert_eq!(reply.ending, Ending::Closed);
+    let responses = reply.bytes.windows(9).filter(|w| w == b"HTTP/1.1 ").count();
+    assert_eq!(responses, 1);
     insta::assert_snapshot!(reply.show());
 }
 
@@ -184,14 +189,15 @@ fn a_client_that_resets_mid_body_does_not_disturb_the_server() {
     assert!(health_is_answered_within(addr, Duration::from_secs(2)));
 }
 
+// ANCHOR: never_reads
 #[test]
 fn a_client_that_never_reads_its_response_frees_the_worker_after_the_write_timeout() {
+    // Removed when the test ends (the server thread outlives it, idle).
     let dir = tempfile::tempdir().expect("temp dir");
-    let root = dir.keep();
-    std::fs::write(root.join("big.bin"), vec![b'x'; 32 << 20]).expect("write a 32 MiB file");
+    std::fs::write(dir.path().join("big.bin"), vec![b'x'; 32 << 20]).expect("write a 32 MiB file");
     let config = Config {
         workers: 1,
-        static_dir: root,
+        static_dir: dir.path().to_path_buf(),
         ..quick_config()
     };
     let addr = start(config);
@@ -205,3 +211,4 @@ fn a_client_that_never_reads_its_response_frees_the_worker_after_the_write_timeo
     assert!(health_is_answered_within(addr, Duration::from_secs(5)));
     drop(greedy);
 }
+// ANCHOR_END: never_reads
