@@ -10,6 +10,7 @@
 //!   anchor, and the book never pastes code.
 //! - [`transcript`]: the "try it" console sessions, run for real.
 //! - [`sizes`]: release binary sizes of each stage.
+//! - [`startup`]: cold start time and memory, few workers against many.
 //! - [`book`] (feature `book`, on by default): builds the book with mdBook.
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub mod generated;
 pub mod includes;
 pub mod sizes;
 pub mod stage_diff;
+pub mod startup;
 pub mod transcript;
 
 pub use generated::{check_or_update, compare_or_update};

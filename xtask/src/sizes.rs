@@ -72,7 +72,7 @@ pub fn measure(stages: &[Stage]) -> Result<Vec<StageSize>, String> {
 }
 
 /// Runs `cargo build --release -p <stage>` and returns the binary's path.
-fn build_release(stage: &Stage) -> Result<PathBuf, String> {
+pub fn build_release(stage: &Stage) -> Result<PathBuf, String> {
     eprintln!("building {} in release…", stage.name);
     // `CARGO` is set when we run under cargo (`cargo xtask`): use the same one.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
