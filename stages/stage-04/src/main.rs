@@ -43,6 +43,12 @@ fn main() {
     let static_dir = env::var_os("STATIC_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATIC_DIR));
+    // Check the folder before we say we are ready: whoever waits for the
+    // "listening" line should not then see us exit.
+    if !static_dir.is_dir() {
+        eprintln!("static directory {}: not a directory", static_dir.display());
+        process::exit(1);
+    }
     println!("listening on http://{local}");
     if let Err(error) = stage_04::serve(listener, &static_dir) {
         eprintln!("server stopped: {error}");

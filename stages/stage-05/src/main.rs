@@ -39,6 +39,15 @@ fn main() {
     let local = listener
         .local_addr()
         .expect("a bound listener has a local address");
+    // Check the folder before we say we are ready: whoever waits for the
+    // "listening" line should not then see us exit.
+    if !config.static_dir.is_dir() {
+        eprintln!(
+            "static directory {}: not a directory",
+            config.static_dir.display()
+        );
+        process::exit(1);
+    }
     println!("listening on http://{local}");
     if let Err(error) = stage_05::serve(listener, config) {
         eprintln!("server stopped: {error}");

@@ -22,9 +22,11 @@ use std::path::Path;
 /// Marks every file outside the root: it must never appear in a reply.
 const SECRET: &str = "TOP-SECRET-do-not-serve";
 
-fn start_server_on_fixture() -> SocketAddr {
+/// Starts a server on a fresh fixture. Keep the returned directory alive
+/// for the length of the test: dropping it deletes the fixture.
+fn start_server_on_fixture() -> (SocketAddr, tempfile::TempDir) {
     let tmp = tempfile::tempdir().expect("create a temporary directory");
-    let base = tmp.keep();
+    let base = tmp.path();
     fs::write(base.join("secret.txt"), SECRET).expect("write secret.txt");
     fs::create_dir_all(base.join("etc")).expect("mkdir etc");
     fs::write(base.join("etc/passwd"), format!("root:x:0:0 {SECRET}")).expect("write passwd");
@@ -37,7 +39,7 @@ fn start_server_on_fixture() -> SocketAddr {
     fs::write(root.join(".env"), SECRET).expect("write .env");
     std::os::unix::fs::symlink("../secret.txt", root.join("leak.txt")).expect("symlink out");
     std::os::unix::fs::symlink("static/app.css", root.join("inside.css")).expect("symlink in");
-    start_serving(root)
+    (start_serving(root), tmp)
 }
 
 /// Starts stage 05 serving `static_dir` with the default workers.
@@ -56,19 +58,21 @@ fn get(addr: SocketAddr, path: &str) -> wire::Reply {
 
 #[test]
 fn the_root_path_serves_index_html() {
-    let reply = get(start_server_on_fixture(), "/");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/");
     insta::assert_snapshot!(reply.show());
 }
 
 #[test]
 fn a_css_file_is_served_as_css() {
-    let reply = get(start_server_on_fixture(), "/static/app.css");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/static/app.css");
     insta::assert_snapshot!(reply.show());
 }
 
 #[test]
 fn head_of_a_file_has_its_length_and_no_body() {
-    let addr = start_server_on_fixture();
+    let (addr, _fixture) = start_server_on_fixture();
     let reply = wire::exchange_one(
         addr,
         b"HEAD /static/app.css HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -79,32 +83,37 @@ fn head_of_a_file_has_its_length_and_no_body() {
 
 #[test]
 fn a_directory_without_a_slash_redirects_to_the_slash() {
-    let reply = get(start_server_on_fixture(), "/docs");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/docs");
     insta::assert_snapshot!(reply.show());
 }
 
 #[test]
 fn a_directory_with_a_slash_serves_its_index() {
-    let reply = get(start_server_on_fixture(), "/docs/");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/docs/");
     assert_eq!(reply.body(), b"<h1>docs</h1>\n");
 }
 
 #[test]
 fn a_percent_encoded_name_is_decoded() {
-    let reply = get(start_server_on_fixture(), "/static/app%2Ecss");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/static/app%2Ecss");
     assert_eq!(reply.status(), Some(200));
     assert_eq!(reply.body(), b"body { color: teal; }\n");
 }
 
 #[test]
 fn a_symlink_that_stays_inside_the_root_is_served() {
-    let reply = get(start_server_on_fixture(), "/inside.css");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/inside.css");
     assert_eq!(reply.body(), b"body { color: teal; }\n");
 }
 
 #[test]
 fn a_missing_file_gets_404() {
-    let reply = get(start_server_on_fixture(), "/missing.html");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/missing.html");
     assert_eq!(reply.status(), Some(404));
 }
 
@@ -128,7 +137,7 @@ const TRAVERSALS: &[(&str, u16)] = &[
 
 #[test]
 fn every_traversal_attempt_is_refused_without_a_byte_of_the_file() {
-    let addr = start_server_on_fixture();
+    let (addr, _fixture) = start_server_on_fixture();
     for &(path, expected_status) in TRAVERSALS {
         let reply = get(addr, path);
         assert_eq!(reply.status(), Some(expected_status), "GET {path}");
@@ -141,7 +150,8 @@ fn every_traversal_attempt_is_refused_without_a_byte_of_the_file() {
 
 #[test]
 fn a_refused_traversal_looks_like_this_on_the_wire() {
-    let reply = get(start_server_on_fixture(), "/%2e%2e/secret.txt");
+    let (addr, _fixture) = start_server_on_fixture();
+    let reply = get(addr, "/%2e%2e/secret.txt");
     insta::assert_snapshot!(reply.show());
 }
 

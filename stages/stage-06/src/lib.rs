@@ -64,7 +64,9 @@ pub struct Config {
     pub workers: usize,
     /// Open connections (`MAX_CONNECTIONS`), counting those waiting for a
     /// worker. Beyond it: a fast `503` and close. Stops a flood of
-    /// connections from using up memory and file descriptors.
+    /// connections from using up memory and file descriptors. Each open
+    /// connection holds two descriptors (the socket and the register's
+    /// copy), so keep it below half of `ulimit -n` (1024 by default).
     pub max_connections: usize,
     /// Requests on one connection (`MAX_REQUESTS_PER_CONNECTION`), then we
     /// close it. Stops one client from holding a worker forever by keeping
@@ -110,7 +112,7 @@ impl Config {
         }
         config.workers = env_number("WORKERS", 1, 1024)?.unwrap_or(config.workers);
         config.max_connections =
-            env_number("MAX_CONNECTIONS", 1, 65_536)?.unwrap_or(config.max_connections);
+            env_number("MAX_CONNECTIONS", 1, 16_384)?.unwrap_or(config.max_connections);
         config.max_requests_per_connection =
             env_number("MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000)?
                 .unwrap_or(config.max_requests_per_connection);

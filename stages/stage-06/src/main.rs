@@ -51,6 +51,15 @@ fn main() {
             process::exit(1);
         }
     };
+    // Check the folder before we say we are ready: whoever waits for the
+    // "listening" line should not then see us exit.
+    if !config.static_dir.is_dir() {
+        eprintln!(
+            "static directory {}: not a directory",
+            config.static_dir.display()
+        );
+        process::exit(1);
+    }
     println!("listening on http://{local}");
     if let Err(error) = stage_06::serve_until(listener, config, shutdown) {
         eprintln!("server stopped: {error}");

@@ -13,20 +13,20 @@
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
 use wire::{Ending, Reply};
 
-/// A stage's server, started on a fresh port with the shared static fixture.
+/// A stage's server, started on a fresh port, serving the static fixture.
 pub struct StageUnderTest {
     /// The package name: `stage-02`.
     pub name: &'static str,
     /// Does it serve files? The traversal cases only apply if it does.
     pub serves_files: bool,
-    /// Starts the server and returns where it listens.
-    pub start: fn() -> SocketAddr,
+    /// Starts the server, serving files (if it does) from the given root,
+    /// and returns where it listens.
+    pub start: fn(&Path) -> SocketAddr,
     /// `(case id, stage that fixes it)` for every case this stage fails.
     pub known_limitations: &'static [(&'static str, &'static str)],
 }
@@ -37,7 +37,7 @@ pub const STAGES: &[StageUnderTest] = &[
     StageUnderTest {
         name: "stage-02",
         serves_files: false,
-        start: || wire::start(stage_02::serve),
+        start: |_| wire::start(stage_02::serve),
         known_limitations: &[
             ("unknown-method", "stage-03"),
             ("http11-without-host", "stage-03"),
@@ -55,7 +55,7 @@ pub const STAGES: &[StageUnderTest] = &[
     StageUnderTest {
         name: "stage-03",
         serves_files: false,
-        start: || wire::start(stage_03::serve),
+        start: |_| wire::start(stage_03::serve),
         known_limitations: &[
             ("idle-client-blocks-others", "stage-05"),
             ("keep-alive", "stage-05"),
@@ -68,8 +68,8 @@ pub const STAGES: &[StageUnderTest] = &[
     StageUnderTest {
         name: "stage-04",
         serves_files: true,
-        start: || {
-            let root = static_fixture().root.clone();
+        start: |root| {
+            let root = root.to_path_buf();
             wire::start(move |listener| stage_04::serve(listener, &root))
         },
         known_limitations: &[
@@ -84,9 +84,9 @@ pub const STAGES: &[StageUnderTest] = &[
     StageUnderTest {
         name: "stage-05",
         serves_files: true,
-        start: || {
+        start: |root| {
             let config = stage_05::Config {
-                static_dir: static_fixture().root.clone(),
+                static_dir: root.to_path_buf(),
                 workers: CONFORMANCE_WORKERS,
             };
             wire::start(move |listener| stage_05::serve(listener, config))
@@ -102,9 +102,9 @@ pub const STAGES: &[StageUnderTest] = &[
     StageUnderTest {
         name: "stage-06",
         serves_files: true,
-        start: || {
+        start: |root| {
             let config = stage_06::Config {
-                static_dir: static_fixture().root.clone(),
+                static_dir: root.to_path_buf(),
                 workers: CONFORMANCE_WORKERS,
                 // Longer than the 1 s a fresh client waits in
                 // `idle-keep-alive-beyond-workers`, shorter than the 4 s the
@@ -566,20 +566,18 @@ fn expect_refused(addr: SocketAddr, path: &str) -> Result<(), String> {
 /// <tmp>/secret.txt, <tmp>/etc/passwd    outside the root, hold the secret
 /// <tmp>/root/index.html                 the static root
 /// <tmp>/root/static/app.css
-/// <tmp>/root/secret.txt -> nothing: the NUL case asks for it with %00
 /// <tmp>/root/leak.txt -> ../secret.txt  a symlink out of the root
 /// ```
+///
+/// Deleted when dropped.
 pub struct StaticFixture {
-    pub root: PathBuf,
+    directory: tempfile::TempDir,
 }
 
-/// The fixture, created once per test process and shared by every server.
-pub fn static_fixture() -> &'static StaticFixture {
-    static FIXTURE: OnceLock<StaticFixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let base = tempfile::tempdir()
-            .expect("create a temporary directory")
-            .keep();
+impl StaticFixture {
+    pub fn create() -> StaticFixture {
+        let directory = tempfile::tempdir().expect("create a temporary directory");
+        let base = directory.path();
         write(&base.join("secret.txt"), SECRET);
         write(&base.join("etc/passwd"), &format!("root:x:0:0:{SECRET}"));
         let root = base.join("root");
@@ -587,8 +585,13 @@ pub fn static_fixture() -> &'static StaticFixture {
         write(&root.join("static/app.css"), "body {}\n");
         std::os::unix::fs::symlink("../secret.txt", root.join("leak.txt"))
             .expect("create the symlink that points out of the root");
-        StaticFixture { root }
-    })
+        StaticFixture { directory }
+    }
+
+    /// The static root to serve.
+    pub fn root(&self) -> PathBuf {
+        self.directory.path().join("root")
+    }
 }
 
 fn write(path: &Path, content: &str) {
@@ -622,13 +625,14 @@ impl StageUnderTest {
     /// Runs every case that applies on a fresh server each, and returns one
     /// line per disagreement with the table (empty when the table is true).
     pub fn disagreements(&self) -> Vec<String> {
+        let fixture = StaticFixture::create();
         let mut problems = Vec::new();
         for case in CASES {
             let expectation = self.expectation(case);
             if expectation == Expectation::NotApplicable {
                 continue;
             }
-            let outcome = (case.run)((self.start)());
+            let outcome = (case.run)((self.start)(&fixture.root()));
             match (expectation, outcome) {
                 (Expectation::Pass, Err(why)) => problems.push(format!(
                     "{} should pass `{}` but fails: {why}",
