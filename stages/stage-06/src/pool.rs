@@ -102,7 +102,7 @@ fn run_worker(id: usize, receiver: &Mutex<Receiver<Job>>) {
     loop {
         // The lock guard is a temporary of this one statement, so the lock is
         // released *before* the job runs. (Writing
-        // `while let Ok(job) = receiver.lock().unwrap().recv()` instead keeps
+        // `while let Ok(job) = receiver.lock().expect("…").recv()` instead keeps
         // the guard alive for the whole loop body: then only one job runs at
         // a time, however many workers there are. See the test
         // `n_slow_jobs_on_n_workers_take_about_as_long_as_one`.)
