@@ -132,10 +132,38 @@ pub struct Case {
     pub conversation: &'static str,
     /// What a correct server does, for the table.
     pub expected: &'static str,
-    /// Only for stages that serve files.
-    pub needs_files: bool,
-    /// Talks to the server at the address; `Err` says what went wrong.
-    pub run: fn(SocketAddr) -> Result<(), String>,
+    /// How to talk to the server.
+    pub talk: Talk,
+}
+
+/// The three kinds of conversation.
+pub enum Talk {
+    /// Send these bytes on a fresh connection; a correct server answers
+    /// with this status.
+    OneRequest(&'static [u8], u16),
+    /// `GET` this path from a stage that serves files: a correct server
+    /// refuses it (400, 403 or 404) without a byte of the file it names.
+    Traversal(&'static str),
+    /// A conversation of its own; `Err` says what went wrong.
+    Scripted(fn(SocketAddr) -> Result<(), String>),
+}
+
+impl Case {
+    /// Only the traversal cases need a stage that serves files.
+    pub fn needs_files(&self) -> bool {
+        matches!(self.talk, Talk::Traversal(_))
+    }
+
+    /// Talks to the server at `addr`; `Err` says what went wrong.
+    pub fn run(&self, addr: SocketAddr) -> Result<(), String> {
+        match self.talk {
+            Talk::OneRequest(request, status) => {
+                expect_status(wire::exchange_one(addr, request), status)
+            }
+            Talk::Traversal(path) => expect_refused(addr, path),
+            Talk::Scripted(talk) => talk(addr),
+        }
+    }
 }
 
 /// What the traversal cases try to read: every file outside the static root
@@ -149,35 +177,32 @@ pub const CASES: &[Case] = &[
         id: "single-bytes",
         conversation: "Head split into single bytes",
         expected: "200",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let pieces: Vec<&[u8]> = GET_HEALTH.chunks(1).collect();
             expect_status(
                 wire::exchange_in_pieces(addr, &pieces, Duration::from_millis(1)),
                 200,
             )
-        },
+        }),
     },
     Case {
         id: "two-writes",
         conversation: "Head in two writes, 300 ms apart",
         expected: "200",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let (first, second) = GET_HEALTH.split_at(9);
             let pieces = [first, second];
             expect_status(
                 wire::exchange_in_pieces(addr, &pieces, Duration::from_millis(300)),
                 200,
             )
-        },
+        }),
     },
     Case {
         id: "oversized-head",
         conversation: "A 64 KiB head",
         expected: "431, clean close",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut request = b"GET /health HTTP/1.1\r\nHost: localhost\r\n".to_vec();
             while request.len() < 64 * 1024 {
                 request.extend_from_slice(b"X-Filler: 0123456789abcdef0123456789abcdef\r\n");
@@ -188,113 +213,90 @@ pub const CASES: &[Case] = &[
                 return Err(format!("the connection ended with {:?}", reply.ending));
             }
             expect_status(reply, 431)
-        },
+        }),
     },
     Case {
         id: "garbage",
         conversation: "Garbage request line (`HELLO`)",
         expected: "400",
-        needs_files: false,
-        run: |addr| expect_status(wire::exchange_one(addr, b"HELLO\r\n\r\n"), 400),
+        talk: Talk::OneRequest(b"HELLO\r\n\r\n", 400),
     },
     Case {
         id: "tls-on-plain-port",
         conversation: "A TLS handshake sent to the plain HTTP port",
         expected: "400",
-        needs_files: false,
-        run: |addr| {
-            let client_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
-            expect_status(wire::exchange_one(addr, client_hello), 400)
-        },
+        talk: Talk::OneRequest(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
     },
     Case {
         id: "header-without-colon",
         conversation: "A header line without a colon",
         expected: "400",
-        needs_files: false,
-        run: |addr| {
-            let request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n";
-            expect_status(wire::exchange_one(addr, request), 400)
-        },
+        talk: Talk::OneRequest(
+            b"GET /health HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n",
+            400,
+        ),
     },
     Case {
         id: "unknown-method",
         conversation: "Unknown method (`BREW /health`)",
         expected: "405 or 501",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let reply =
                 wire::exchange_one(addr, b"BREW /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
             match reply.status() {
                 Some(405 | 501) => Ok(()),
                 other => Err(format!("status {other:?}")),
             }
-        },
+        }),
     },
     Case {
         id: "http10-without-host",
         conversation: "`HTTP/1.0` without `Host`",
         expected: "200",
-        needs_files: false,
-        run: |addr| {
-            expect_status(
-                wire::exchange_one(addr, b"GET /health HTTP/1.0\r\n\r\n"),
-                200,
-            )
-        },
+        talk: Talk::OneRequest(b"GET /health HTTP/1.0\r\n\r\n", 200),
     },
     Case {
         id: "http11-without-host",
         conversation: "`HTTP/1.1` without `Host`",
         expected: "400",
-        needs_files: false,
-        run: |addr| {
-            expect_status(
-                wire::exchange_one(addr, b"GET /health HTTP/1.1\r\n\r\n"),
-                400,
-            )
-        },
+        talk: Talk::OneRequest(b"GET /health HTTP/1.1\r\n\r\n", 400),
     },
     Case {
         id: "absolute-form",
         conversation: "Absolute-form target (`GET http://example.com/health`)",
         expected: "200",
-        needs_files: false,
-        run: |addr| {
-            let request = b"GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n";
-            expect_status(wire::exchange_one(addr, request), 200)
-        },
+        talk: Talk::OneRequest(
+            b"GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n",
+            200,
+        ),
     },
     Case {
         id: "long-uri",
         conversation: "A 10 000-byte URI",
         expected: "414",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let request = format!(
                 "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 "a".repeat(10_000)
             );
             expect_status(wire::exchange_one(addr, request.as_bytes()), 414)
-        },
+        }),
     },
     Case {
         id: "conflicting-content-length",
         conversation: "Two different `Content-Length` headers",
         expected: "400",
-        needs_files: false,
-        run: |addr| {
-            let request = b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\n\
-                Content-Length: 3\r\nContent-Length: 5\r\n\r\nhello";
-            expect_status(wire::exchange_one(addr, request), 400)
-        },
+        talk: Talk::OneRequest(
+            b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Length: 3\r\nContent-Length: 5\r\n\r\nhello",
+            400,
+        ),
     },
     Case {
         id: "head",
         conversation: "`HEAD /health`",
         expected: "GET's headers, no body",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             // `Connection: close` and reading until the server closes, so a
             // body sent by mistake cannot hide behind `Content-Length`.
             let get = wire::exchange(
@@ -312,14 +314,13 @@ pub const CASES: &[Case] = &[
                 return Err("HEAD's headers differ from GET's".to_string());
             }
             expect_status(head, 200)
-        },
+        }),
     },
     Case {
         id: "idle-client-blocks-others",
         conversation: "A client connects and sends nothing; a second asks for `/health`",
         expected: "the second gets 200 within 1 s",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let idle = TcpStream::connect(addr).map_err(|error| error.to_string())?;
             // Give the server time to accept the idle client first.
             thread::sleep(Duration::from_millis(50));
@@ -331,14 +332,13 @@ pub const CASES: &[Case] = &[
                 return Err("no answer within 1 s".to_string());
             }
             expect_status(reply, 200)
-        },
+        }),
     },
     Case {
         id: "keep-alive",
         conversation: "Two requests, one after the other, on one connection",
         expected: "two 200s",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut stream = wire::connect(addr);
             for n in 1..=2 {
                 wire::send(&mut stream, GET_HEALTH);
@@ -346,14 +346,13 @@ pub const CASES: &[Case] = &[
                     .map_err(|why| format!("request {n}: {why}"))?;
             }
             Ok(())
-        },
+        }),
     },
     Case {
         id: "pipelining",
         conversation: "Two requests in one write (pipelining)",
         expected: "two 200s, in order",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut stream = wire::connect(addr);
             wire::send(
                 &mut stream,
@@ -369,14 +368,13 @@ pub const CASES: &[Case] = &[
                 return Err(format!("second answer: {}", wire::show(&second.bytes)));
             }
             Ok(())
-        },
+        }),
     },
     Case {
         id: "idle-keep-alive-beyond-workers",
         conversation: "As many idle keep-alive connections as workers, then a fresh client",
         expected: "the fresh client gets 200 within 1 s",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut idle = Vec::new();
             for _ in 0..CONFORMANCE_WORKERS {
                 let mut stream = wire::connect(addr);
@@ -396,14 +394,13 @@ pub const CASES: &[Case] = &[
                 return Err("no answer within 1 s".to_string());
             }
             expect_status(reply, 200)
-        },
+        }),
     },
     Case {
         id: "slowloris",
         conversation: "Slowloris: a head trickled one byte every 100 ms",
         expected: "408 within 3 s",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut slow = wire::connect_with_timeout(addr, Duration::from_millis(100));
             let started = std::time::Instant::now();
             for byte in b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
@@ -418,14 +415,13 @@ pub const CASES: &[Case] = &[
                 }
             }
             Err("still waiting for the rest of the head after 3 s".to_string())
-        },
+        }),
     },
     Case {
         id: "idle-timeout",
         conversation: "A keep-alive connection left idle after one request",
         expected: "closed by the server within 4 s",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut stream = wire::connect_with_timeout(addr, Duration::from_secs(4));
             wire::send(&mut stream, GET_HEALTH);
             expect_status(wire::read_response(&mut stream, false), 200)?;
@@ -433,14 +429,13 @@ pub const CASES: &[Case] = &[
                 Ending::TimedOut => Err("still open after 4 s".to_string()),
                 _ => Ok(()),
             }
-        },
+        }),
     },
     Case {
         id: "chunked-body",
         conversation: "A chunked request body",
         expected: "decoded (the echo route returns it)",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let reply = wire::exchange_one(
                 addr,
                 b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n\
@@ -450,14 +445,13 @@ pub const CASES: &[Case] = &[
                 return Err(format!("answer: {}", wire::show(&reply.bytes)));
             }
             expect_status(reply, 200)
-        },
+        }),
     },
     Case {
         id: "content-length-with-transfer-encoding",
         conversation: "`Content-Length` and `Transfer-Encoding` together (smuggling)",
         expected: "400, closed",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let reply = wire::exchange(
                 addr,
                 b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
@@ -467,14 +461,13 @@ pub const CASES: &[Case] = &[
                 return Err(format!("the connection ended with {:?}", reply.ending));
             }
             expect_status(reply, 400)
-        },
+        }),
     },
     Case {
         id: "reset-mid-body",
         conversation: "A client vanishes halfway through its body",
         expected: "the next client is served",
-        needs_files: false,
-        run: |addr| {
+        talk: Talk::Scripted(|addr| {
             let mut rude = wire::connect(addr);
             wire::send(
                 &mut rude,
@@ -484,49 +477,43 @@ pub const CASES: &[Case] = &[
             let mut next = wire::connect_with_timeout(addr, Duration::from_secs(3));
             wire::send(&mut next, GET_HEALTH);
             expect_status(wire::read_response(&mut next, false), 200)
-        },
+        }),
     },
     Case {
         id: "traversal-dot-dot",
         conversation: "`GET /../secret.txt`",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/../secret.txt"),
+        talk: Talk::Traversal("/../secret.txt"),
     },
     Case {
         id: "traversal-encoded-dots",
         conversation: "`GET /%2e%2e/secret.txt`",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/%2e%2e/secret.txt"),
+        talk: Talk::Traversal("/%2e%2e/secret.txt"),
     },
     Case {
         id: "traversal-encoded-slash",
         conversation: "`GET /..%2fsecret.txt`",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/..%2fsecret.txt"),
+        talk: Talk::Traversal("/..%2fsecret.txt"),
     },
     Case {
         id: "traversal-etc-passwd",
         conversation: "`GET /static/../../etc/passwd`",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/static/../../etc/passwd"),
+        talk: Talk::Traversal("/static/../../etc/passwd"),
     },
     Case {
         id: "traversal-nul-byte",
         conversation: "`GET /secret.txt%00.html` (a NUL byte)",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/secret.txt%00.html"),
+        talk: Talk::Traversal("/secret.txt%00.html"),
     },
     Case {
         id: "traversal-symlink",
         conversation: "A symlink inside the root pointing outside it",
         expected: "refused, no byte of the file",
-        needs_files: true,
-        run: |addr| expect_refused(addr, "/leak.txt"),
+        talk: Talk::Traversal("/leak.txt"),
     },
 ];
 // ANCHOR_END: cases
@@ -613,7 +600,7 @@ pub enum Expectation {
 impl StageUnderTest {
     /// What the table says this stage does with `case`.
     pub fn expectation(&self, case: &Case) -> Expectation {
-        if case.needs_files && !self.serves_files {
+        if case.needs_files() && !self.serves_files {
             return Expectation::NotApplicable;
         }
         match self.known_limitations.iter().find(|(id, _)| *id == case.id) {
@@ -632,7 +619,7 @@ impl StageUnderTest {
             if expectation == Expectation::NotApplicable {
                 continue;
             }
-            let outcome = (case.run)((self.start)(&fixture.root()));
+            let outcome = case.run((self.start)(&fixture.root()));
             match (expectation, outcome) {
                 (Expectation::Pass, Err(why)) => problems.push(format!(
                     "{} should pass `{}` but fails: {why}",
