@@ -320,14 +320,9 @@ pub const CASES: &[Case] = &[
             let idle = TcpStream::connect(addr).map_err(|error| error.to_string())?;
             // Give the server time to accept the idle client first.
             thread::sleep(Duration::from_millis(50));
-            let mut second = wire::connect_with_timeout(addr, Duration::from_secs(1));
-            wire::send(&mut second, GET_HEALTH);
-            let reply = wire::read_reply(&mut second);
+            let outcome = health_within_one_second(addr);
             drop(idle);
-            if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
-                return Err("no answer within 1 s".to_string());
-            }
-            expect_status(reply, 200)
+            outcome
         }),
     },
     Case {
@@ -382,14 +377,9 @@ pub const CASES: &[Case] = &[
                     idle.push(stream);
                 }
             }
-            let mut fresh = wire::connect_with_timeout(addr, Duration::from_secs(1));
-            wire::send(&mut fresh, GET_HEALTH);
-            let reply = wire::read_response(&mut fresh, false);
+            let outcome = health_within_one_second(addr);
             drop(idle);
-            if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
-                return Err("no answer within 1 s".to_string());
-            }
-            expect_status(reply, 200)
+            outcome
         }),
     },
     Case {
@@ -515,6 +505,17 @@ pub const CASES: &[Case] = &[
 // ANCHOR_END: cases
 
 const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// A fresh client asks for `/health` and must get 200 within one second.
+fn health_within_one_second(addr: SocketAddr) -> Result<(), String> {
+    let mut fresh = wire::connect_with_timeout(addr, Duration::from_secs(1));
+    wire::send(&mut fresh, GET_HEALTH);
+    let reply = wire::read_response(&mut fresh, false);
+    if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
+        return Err("no answer within 1 s".to_string());
+    }
+    expect_status(reply, 200)
+}
 
 fn expect_status(reply: Reply, expected: u16) -> Result<(), String> {
     match reply.status() {
