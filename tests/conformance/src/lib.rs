@@ -205,10 +205,7 @@ pub const CASES: &[Case] = &[
             }
             request.extend_from_slice(b"\r\n");
             let reply = wire::exchange(addr, &request);
-            if reply.ending != Ending::Closed {
-                return Err(format!("the connection ended with {:?}", reply.ending));
-            }
-            expect_status(reply, 431)
+            expect_status_then_close(reply, 431)
         }),
     },
     Case {
@@ -443,10 +440,7 @@ pub const CASES: &[Case] = &[
                 b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\
                   Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
             );
-            if reply.ending != Ending::Closed {
-                return Err(format!("the connection ended with {:?}", reply.ending));
-            }
-            expect_status(reply, 400)
+            expect_status_then_close(reply, 400)
         }),
     },
     Case {
@@ -515,6 +509,14 @@ fn health_within_one_second(addr: SocketAddr) -> Result<(), String> {
         return Err("no answer within 1 s".to_string());
     }
     expect_status(reply, 200)
+}
+
+/// The status, and then the server closed the connection cleanly.
+fn expect_status_then_close(reply: Reply, expected: u16) -> Result<(), String> {
+    if reply.ending != Ending::Closed {
+        return Err(format!("the connection ended with {:?}", reply.ending));
+    }
+    expect_status(reply, expected)
 }
 
 fn expect_status(reply: Reply, expected: u16) -> Result<(), String> {
