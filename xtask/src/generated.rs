@@ -6,10 +6,13 @@
 //! computes what the file should contain and calls [`check_or_update`]:
 //!
 //! - normally it compares, and fails with a short diff when the file differs;
-//! - with `UPDATE_GENERATED=1` in the environment it writes the file instead.
+//! - with `INSTA_UPDATE=always` in the environment it writes the file instead.
 //!
-//! One switch for everything means one habit to learn: after a change, run
-//! `UPDATE_GENERATED=1 cargo test --workspace`, then review `git diff`.
+//! That is insta's own switch for rewriting snapshots, so one switch
+//! regenerates everything, insta snapshots and these pages alike, and there
+//! is one habit to learn: after a change, run
+//! `INSTA_UPDATE=always cargo test --workspace`, then review `git diff`.
+//! Any other value (CI sets `INSTA_UPDATE=no`), or none, means check.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -19,11 +22,15 @@ use similar::TextDiff;
 
 use crate::{display_relative, repo_root};
 
-/// The environment variable that turns checking into regenerating.
-pub const UPDATE_VARIABLE: &str = "UPDATE_GENERATED";
+/// The environment variable that turns checking into regenerating: insta's.
+pub const UPDATE_VARIABLE: &str = "INSTA_UPDATE";
+
+/// The value of [`UPDATE_VARIABLE`] that means "rewrite": insta's `always`.
+pub const UPDATE_VALUE: &str = "always";
 
 /// What to tell someone whose generated file is stale.
-pub const HOW_TO_REGENERATE: &str = "run `UPDATE_GENERATED=1 cargo test --workspace` to regenerate";
+pub const HOW_TO_REGENERATE: &str =
+    "run `INSTA_UPDATE=always cargo test --workspace` to regenerate, then review `git diff`";
 
 /// How many diff lines a failure shows: enough to see what is wrong, not so
 /// many that the test output becomes a wall.
@@ -39,17 +46,25 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// `Update` when `UPDATE_GENERATED=1` is set, otherwise `Check`.
+    /// `Update` when `INSTA_UPDATE=always` is set, otherwise `Check`.
     pub fn from_environment() -> Mode {
-        match std::env::var(UPDATE_VARIABLE) {
-            Ok(value) if value == "1" => Mode::Update,
+        Mode::from_update_variable(std::env::var(UPDATE_VARIABLE).ok().as_deref())
+    }
+
+    /// The mode for a value of `INSTA_UPDATE` (`None`: not set). Only
+    /// `always` rewrites; insta's other values (`auto`, `new`, `unseen`,
+    /// `no`) write `.snap.new` files or nothing, never the snapshot itself,
+    /// so for a generated page they mean check.
+    pub fn from_update_variable(value: Option<&str>) -> Mode {
+        match value {
+            Some(UPDATE_VALUE) => Mode::Update,
             _ => Mode::Check,
         }
     }
 }
 
 /// Checks that `path` holds exactly `expected`, or writes it when
-/// `UPDATE_GENERATED=1` is set. Panics (this is for tests) with a short diff
+/// `INSTA_UPDATE=always` is set. Panics (this is for tests) with a short diff
 /// and the command that regenerates the file.
 pub fn check_or_update(path: &Path, expected: &str) {
     if let Err(problem) = compare_or_update(path, expected) {
@@ -118,6 +133,22 @@ fn short_line_diff(old: &str, new: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn insta_update_always_regenerates_and_anything_else_checks() {
+        assert_eq!(Mode::from_update_variable(Some("always")), Mode::Update);
+        // CI sets `no`; insta's default is `auto`; unset is a developer's run.
+        for value in [
+            Some("no"),
+            Some("auto"),
+            Some("new"),
+            Some("1"),
+            Some(""),
+            None,
+        ] {
+            assert_eq!(Mode::from_update_variable(value), Mode::Check, "{value:?}");
+        }
+    }
 
     #[test]
     fn an_up_to_date_file_passes_the_check() {

@@ -3,7 +3,7 @@
 //!
 //! - [`check_or_update`]: the one mechanism for generated files. Tests call it
 //!   with what a file *should* contain; it fails on a stale file, or rewrites
-//!   it when `UPDATE_GENERATED=1` is set. Other crates (the conformance suite)
+//!   it when `INSTA_UPDATE=always` is set. Other crates (the conformance suite)
 //!   use it too, which is why this library's dependencies are kept light.
 //! - [`stage_diff`]: the "what changed since the last chapter" diffs.
 //! - [`includes`]: every `{{#include}}` in the book points at a real file and

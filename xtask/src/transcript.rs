@@ -39,7 +39,7 @@
 //! a terminal (the reader, at a terminal, never sees it), and ignores any
 //! proxy and any personal `~/.curlrc`.
 //!
-//! With `UPDATE_GENERATED=1`, outputs are rewritten from the real run; the
+//! With `INSTA_UPDATE=always`, outputs are rewritten from the real run; the
 //! commands are kept as written.
 
 use std::io::Read;

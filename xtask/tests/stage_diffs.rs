@@ -2,7 +2,7 @@
 //! exactly what the stage sources give today.
 //!
 //! Fails when a stage's code changed and its diff (or the next stage's) was
-//! not regenerated: `UPDATE_GENERATED=1 cargo test --workspace` fixes that.
+//! not regenerated: `INSTA_UPDATE=always cargo test --workspace` fixes that.
 
 use xtask::{compare_or_update, stage_diff, stages};
 
