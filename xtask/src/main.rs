@@ -94,12 +94,13 @@ fn check_sizes() -> Result<(), String> {
             sizes::REGENERATE_COMMAND
         ));
     };
-    let problems = sizes::problems(&sizes::parse_page(&page), &measured);
+    let committed = sizes::parse_page(&page);
+    let problems = sizes::problems(&committed, &measured);
     if !problems.is_empty() {
         return Err(lines("binary sizes:", &problems));
     }
-    for size in &measured {
-        println!("{}: {} bytes, as committed", size.stage, size.bytes);
+    for line in sizes::passed_lines(&committed, &measured) {
+        println!("{line}");
     }
     Ok(())
 }

@@ -211,6 +211,30 @@ pub fn problems(committed: &[StageSize], fresh: &[StageSize]) -> Vec<String> {
     problems
 }
 
+/// One line per stage for a check that passed: the measured size, and the
+/// committed one beside it when they differ (within the tolerance, or the
+/// check would have failed), so no line claims a number it did not compare.
+pub fn passed_lines(committed: &[StageSize], fresh: &[StageSize]) -> Vec<String> {
+    fresh
+        .iter()
+        .map(
+            |size| match committed.iter().find(|old| old.stage == size.stage) {
+                Some(old) if old.bytes == size.bytes => {
+                    format!("{}: {} bytes, as committed", size.stage, size.bytes)
+                }
+                Some(old) => format!(
+                    "{}: {} bytes measured, {} committed ({:+.1}%, within {TOLERANCE_PERCENT}%)",
+                    size.stage,
+                    size.bytes,
+                    old.bytes,
+                    percent_change(old.bytes, size.bytes)
+                ),
+                None => format!("{}: {} bytes, not in {SIZES_PAGE}", size.stage, size.bytes),
+            },
+        )
+        .collect()
+}
+
 fn percent_change(old: u64, new: u64) -> f64 {
     if old == 0 {
         return if new == 0 { 0.0 } else { f64::INFINITY };
@@ -334,6 +358,20 @@ mod tests {
         let problems = problems(&[size("stage-09", 1)], &[size("stage-01", 1)]);
 
         assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn a_passing_check_prints_the_measured_size_and_the_committed_one_when_they_differ() {
+        let committed = [size("stage-01", 100_000), size("stage-04", 400_000)];
+        let fresh = [size("stage-01", 100_000), size("stage-04", 401_000)];
+
+        assert_eq!(
+            passed_lines(&committed, &fresh),
+            [
+                "stage-01: 100000 bytes, as committed",
+                "stage-04: 401000 bytes measured, 400000 committed (+0.2%, within 2%)",
+            ]
+        );
     }
 
     #[test]
