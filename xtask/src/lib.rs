@@ -5,7 +5,8 @@
 //!   with what a file *should* contain; it fails on a stale file, or rewrites
 //!   it when `INSTA_UPDATE=always` is set. Other crates (the conformance suite)
 //!   use it too, which is why this library's dependencies are kept light.
-//! - [`stage_diff`]: the "what changed since the last chapter" diffs.
+//! - [`stage_diff`]: the "what changed since the last chapter" diffs, and
+//!   [`diff_parts`]: which part of a split chapter each hunk belongs to.
 //! - [`includes`]: every `{{#include}}` in the book points at a real file and
 //!   anchor, and the book never pastes code.
 //! - [`transcript`]: the "try it" console sessions, run for real.
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(feature = "book")]
 pub mod book;
+pub mod diff_parts;
 pub mod generated;
 pub mod includes;
 pub mod sizes;

@@ -5,6 +5,9 @@
 //! changed, and nothing else. The diffs are generated, never hand-edited; the
 //! test `tests/stage_diffs.rs` fails when one is stale.
 //!
+//! A chapter taught in sub-chapters gets its diff in parts instead, one per
+//! sub-chapter, by the rules in [`crate::diff_parts`].
+//!
 //! What is diffed: `Cargo.toml`, everything under `src/`, and `frontend/` if
 //! the stage has one. Tests and snapshots are left out: they matter, but they
 //! are not what a chapter teaches.
@@ -16,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
-use crate::{display_relative, files_under, repo_root, Stage};
+use crate::{diff_parts, display_relative, files_under, repo_root, Stage};
 
 /// Lines of unchanged context around each change, as `diff -u` and git use.
 pub const CONTEXT_LINES: usize = 3;
@@ -27,20 +30,62 @@ const DIFFED_FOLDERS: [&str; 2] = ["src", "frontend"];
 /// What the header shows for the missing side of an added or removed file.
 const NO_FILE: &str = "/dev/null";
 
+/// The folder the diffs are written to.
+pub fn diffs_dir() -> PathBuf {
+    repo_root().join("book/src/generated")
+}
+
 /// Where the diff that leads up to `newer` is written.
 pub fn diff_path(newer: &Stage) -> PathBuf {
-    repo_root()
-        .join("book/src/generated")
-        .join(format!("{}.diff", newer.name))
+    diffs_dir().join(format!("{}.diff", newer.name))
+}
+
+/// Where one part of a split diff is written: `stage-06-limits.diff`.
+pub fn part_path(newer: &Stage, part: &str) -> PathBuf {
+    diffs_dir().join(format!("{}-{part}.diff", newer.name))
 }
 
 /// Every diff the book should have, with the path it belongs at: one per
-/// pair of consecutive stages.
-pub fn expected_diffs(stages: &[Stage]) -> io::Result<Vec<(PathBuf, String)>> {
-    stages
-        .windows(2)
-        .map(|pair| Ok((diff_path(&pair[1]), stage_diff(&pair[0], &pair[1])?)))
-        .collect()
+/// pair of consecutive stages, or one per part for a stage listed in
+/// [`diff_parts::SPLITS`]. Fails with every problem found: a stage that
+/// cannot be read, or a diff that does not split cleanly.
+pub fn expected_diffs(stages: &[Stage]) -> Result<Vec<(PathBuf, String)>, String> {
+    let mut expected = Vec::new();
+    let mut problems = Vec::new();
+    for pair in stages.windows(2) {
+        let (older, newer) = (&pair[0], &pair[1]);
+        let files = file_diffs(older, newer)
+            .map_err(|error| format!("cannot diff {} and {}: {error}", older.name, newer.name))?;
+        match diff_parts::split_for(&newer.name) {
+            None => expected.push((diff_path(newer), files.iter().map(FileDiff::text).collect())),
+            Some(split) => match diff_parts::split_diff(split, &files) {
+                Ok(parts) => expected.extend(
+                    parts
+                        .iter()
+                        .map(|part| (part_path(newer, part.name), part.text())),
+                ),
+                Err(found) => problems.extend(found),
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(expected)
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The `.diff` files in `dir` that are not in `expected`: left over from a
+/// stage that was renamed, or from before its diff was split.
+pub fn stale_diff_files(dir: &Path, expected: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    Ok(files_under(dir)?
+        .into_iter()
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "diff")
+        })
+        .filter(|path| !expected.contains(path))
+        .collect())
 }
 
 /// The unified diff from `older` to `newer`, file by file, in path order.
@@ -49,10 +94,40 @@ pub fn expected_diffs(stages: &[Stage]) -> io::Result<Vec<(PathBuf, String)>> {
 /// sees which stage each side is. Added and removed files are shown whole,
 /// against `/dev/null`.
 pub fn stage_diff(older: &Stage, newer: &Stage) -> io::Result<String> {
+    Ok(file_diffs(older, newer)?
+        .iter()
+        .map(FileDiff::text)
+        .collect())
+}
+
+/// One file's share of a stage diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiff {
+    /// The file, relative to the stage folder: `src/lib.rs`.
+    pub file: String,
+    /// `--- stage-05/src/lib.rs` and `+++ stage-06/src/lib.rs`, or for a
+    /// file that is not text, the one line `Binary files … differ`.
+    pub header: String,
+    /// Each hunk, from its `@@` line on (none for a binary file).
+    pub hunks: Vec<String>,
+}
+
+impl FileDiff {
+    /// The header and every hunk: this file's part of the diff.
+    pub fn text(&self) -> String {
+        let mut text = self.header.clone();
+        text.extend(self.hunks.iter().map(String::as_str));
+        text
+    }
+}
+
+/// The diff from `older` to `newer`, one [`FileDiff`] per changed file, in
+/// path order. [`stage_diff`] is these, one after the other.
+pub fn file_diffs(older: &Stage, newer: &Stage) -> io::Result<Vec<FileDiff>> {
     let mut paths: BTreeSet<String> = diffed_files(&older.dir)?.into_iter().collect();
     paths.extend(diffed_files(&newer.dir)?);
 
-    let mut diff = String::new();
+    let mut diffs = Vec::new();
     for relative in &paths {
         let old = read_if_present(&older.dir.join(relative))?;
         let new = read_if_present(&newer.dir.join(relative))?;
@@ -69,20 +144,28 @@ pub fn stage_diff(older: &Stage, newer: &Stage) -> io::Result<String> {
                 if old_text == new_text {
                     continue; // only anchors moved: nothing for the reader
                 }
-                let file_diff = TextDiff::from_lines(&old_text, &new_text)
+                let text_diff = TextDiff::from_lines(&old_text, &new_text);
+                let hunks = text_diff
                     .unified_diff()
                     .context_radius(CONTEXT_LINES)
-                    .header(&old_label, &new_label)
-                    .to_string();
-                diff.push_str(&file_diff);
+                    .iter_hunks()
+                    .map(|hunk| hunk.to_string())
+                    .collect();
+                diffs.push(FileDiff {
+                    file: relative.clone(),
+                    header: format!("--- {old_label}\n+++ {new_label}\n"),
+                    hunks,
+                });
             }
             // An image in `frontend/`, say: a line diff would be noise.
-            _ => diff.push_str(&format!(
-                "Binary files {old_label} and {new_label} differ\n"
-            )),
+            _ => diffs.push(FileDiff {
+                file: relative.clone(),
+                header: format!("Binary files {old_label} and {new_label} differ\n"),
+                hunks: Vec::new(),
+            }),
         }
     }
-    Ok(diff)
+    Ok(diffs)
 }
 
 /// `text` without the mdBook anchor comments (`// ANCHOR: name`,
