@@ -29,7 +29,15 @@
 //!   sees it in their terminal is not surprised;
 //! - line endings: HTTP's `\r\n` is shown as `\n` (a `.txt` file full of
 //!   carriage returns is miserable to edit; the wire-level tests check the
-//!   real bytes); output always ends with a newline;
+//!   real bytes);
+//! - output that does not end with a newline (`curl` prints a body as it
+//!   is, and `{"status":"ok"}` has none) gets a `%` at the end of its last
+//!   line, as zsh marks it. A terminal cannot start the next prompt on a
+//!   fresh line by itself: zsh shows that `%` and moves on, bash prints the
+//!   next `$ ` right after the body. Either way the reader sees that the
+//!   output stopped mid-line, so the transcript shows it too, rather than a
+//!   newline that was never sent. (To avoid the mark, end the command with
+//!   curl's `-w '\n'`, as the book does where the body is the point.)
 //! - the real port is shown as `8080`, so the text reads like the reader's;
 //! - the value of `Date:` headers and the version in `User-Agent: curl/…`
 //!   are ignored, because they change from one run or machine to the next.
@@ -69,6 +77,9 @@ pub const CURL_HOME: &str = "xtask/transcript-curl";
 
 /// The line that starts a command.
 const PROMPT: &str = "$ ";
+
+/// What marks output that ends without a newline: zsh's mark.
+pub const NO_NEWLINE_MARK: &str = "%";
 
 /// One command of a transcript and what it printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +204,7 @@ pub fn run_command(command: &str, working_dir: &Path, timeout: Duration) -> Resu
 
     let mut output = String::from_utf8_lossy(&bytes).replace("\r\n", "\n");
     if !output.is_empty() && !output.ends_with('\n') {
+        output.push_str(NO_NEWLINE_MARK);
         output.push('\n');
     }
     if let Some(status_line) = unusual_status(status) {
@@ -358,10 +370,22 @@ mod tests {
     }
 
     #[test]
-    fn crlf_becomes_lf_and_output_ends_with_a_newline() {
-        let output = run_command(r"printf 'a\r\nb'", Path::new("."), COMMAND_TIMEOUT).expect("run");
+    fn crlf_becomes_lf() {
+        let output =
+            run_command(r"printf 'a\r\nb\r\n'", Path::new("."), COMMAND_TIMEOUT).expect("run");
 
         assert_eq!(output, "a\nb\n");
+    }
+
+    #[test]
+    fn output_without_a_final_newline_ends_with_zshs_mark_as_in_a_terminal() {
+        let run = |command| run_command(command, Path::new("."), COMMAND_TIMEOUT).expect("run");
+
+        assert_eq!(run(r#"printf '{"status":"ok"}'"#), "{\"status\":\"ok\"}%\n");
+        assert_eq!(run(r"printf 'a\r\nb'"), "a\nb%\n");
+        assert_eq!(run("printf 'done\\n'"), "done\n");
+        assert_eq!(run("printf ''"), "");
+        assert_eq!(run("printf x; exit 2"), "x%\n[exit status 2]\n");
     }
 
     #[test]
