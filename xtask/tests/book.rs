@@ -7,7 +7,7 @@ compile_error!("the book tests need xtask's `book` feature (on by default)");
 use std::fs;
 use std::path::Path;
 
-use xtask::book;
+use xtask::{book, display_relative, files_under};
 
 #[test]
 fn the_book_builds_with_every_include_expanded() {
@@ -40,7 +40,32 @@ fn book_toml_builds_into_book_build_and_never_creates_missing_chapters() {
     assert_eq!(config.build.build_dir, Path::new("build"));
 }
 
-/// A copy of the real `book.toml` with a throwaway `src/`.
+#[test]
+fn the_wide_table_stylesheet_is_wired_in_and_exists() {
+    let config = book::load_config(&book::book_dir()).unwrap_or_else(|problem| panic!("{problem}"));
+    let html = config
+        .html_config()
+        .expect("book.toml has an [output.html] table");
+
+    // mdBook copies each `additional-css` file into the book; the wide
+    // conformance table depends on this one to scroll instead of being cut.
+    assert!(
+        html.additional_css
+            .iter()
+            .any(|path| path == Path::new("theme/wide-tables.css")),
+        "book.toml must list theme/wide-tables.css in additional-css: {:?}",
+        html.additional_css
+    );
+    for path in &html.additional_css {
+        assert!(
+            book::book_dir().join(path).is_file(),
+            "book.toml lists {}, which does not exist",
+            path.display()
+        );
+    }
+}
+
+/// A copy of the real `book.toml` and `theme/` with a throwaway `src/`.
 fn throwaway_book(summary: &str, chapters: &[(&str, &str)]) -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("temp dir");
     fs::copy(
@@ -48,6 +73,16 @@ fn throwaway_book(summary: &str, chapters: &[(&str, &str)]) -> tempfile::TempDir
         folder.path().join("book.toml"),
     )
     .expect("copy book.toml");
+    // book.toml names stylesheets in theme/; mdBook refuses to build without them.
+    let theme = book::book_dir().join("theme");
+    for file in files_under(&theme).expect("list book/theme") {
+        let copy = folder
+            .path()
+            .join("theme")
+            .join(display_relative(&file, &theme));
+        fs::create_dir_all(copy.parent().expect("in theme/")).expect("mkdir");
+        fs::copy(&file, &copy).expect("copy a theme file");
+    }
     fs::create_dir_all(folder.path().join("src")).expect("mkdir");
     fs::write(folder.path().join("src/SUMMARY.md"), summary).expect("write SUMMARY.md");
     for (name, content) in chapters {
