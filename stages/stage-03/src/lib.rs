@@ -9,20 +9,24 @@
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod status;
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use request::{read_request, Request, RequestError};
-pub use response::Response;
+pub use response::{Response, Sending};
 pub use routes::route;
+pub use status::Status;
 
 /// After answering, how long we keep reading (and discarding) what the client
 /// still sends before we close. See [`close_gracefully`].
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// And how much of it we are willing to read and throw away.
 const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// How much we read (and throw away) at a time while lingering.
+const DISCARD_CHUNK_BYTES: usize = 4096;
 
 // ANCHOR: serve
 /// Accepts connections forever, one at a time, and answers one request on
@@ -48,17 +52,17 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 // ANCHOR: handle_connection
 /// Reads one request, routes it, writes the response.
 fn handle_connection(mut stream: TcpStream) -> io::Result<()> {
-    let (response, send_body) = match read_request(&mut stream) {
+    let (response, sending) = match read_request(&mut stream) {
         Ok(request) => {
             eprintln!("{} {}", request.method, request.path);
             // A HEAD request gets the headers a GET would get, without the body.
-            (route(&request), request.method != "HEAD")
+            (route(&request), Sending::for_method(&request.method))
         }
-        Err(RequestError::Reject(status)) => (Response::error(status), true),
+        Err(RequestError::Reject(status)) => (Response::error(status), Sending::HeadAndBody),
         Err(RequestError::ClosedEarly) => return Ok(()),
         Err(RequestError::Io(error)) => return Err(error),
     };
-    response.write_to(&mut stream, send_body)?;
+    response.write_to(&mut stream, sending)?;
     close_gracefully(stream)
 }
 // ANCHOR_END: handle_connection
@@ -80,7 +84,7 @@ fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
     // One deadline for the whole drain, not a timeout per read: a client
     // sending a byte every 0.9 s must not keep us here for long.
     let deadline = Instant::now() + LINGER_TIMEOUT;
-    let mut discard = [0u8; 4096];
+    let mut discard = [0u8; DISCARD_CHUNK_BYTES];
     let mut discarded = 0;
     while discarded < LINGER_MAX_BYTES {
         let remaining = deadline.saturating_duration_since(Instant::now());

@@ -1,5 +1,10 @@
 //! Stage 03 on the wire: routes, methods, `HEAD`, bodies and the ways a
 //! request can be refused, each as the exact bytes the server sends.
+//!
+//! Only this stage, which introduces routing, tests it here. Every later
+//! stage must answer these requests with the same bytes: the conformance
+//! suite checks that (`tests/conformance/src/exchanges.rs`), so these tests
+//! are not copied forward.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -174,8 +179,15 @@ fn http_1_0_without_host_is_answered() {
 }
 
 #[test]
-fn an_asterisk_target_gets_400() {
+fn options_asterisk_asks_about_the_whole_server() {
     let reply = ask(b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(reply.header("allow").as_deref(), Some("GET, HEAD, POST"));
+}
+
+#[test]
+fn an_asterisk_target_with_another_method_gets_400() {
+    let reply = ask(b"GET * HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(reply.status(), Some(400));
 }
 

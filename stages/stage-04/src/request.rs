@@ -7,6 +7,8 @@
 
 use std::io::{self, ErrorKind, Read};
 
+use crate::status::Status;
+
 // ANCHOR: limits
 /// The largest request head we accept, in bytes (431 beyond).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -62,7 +64,7 @@ pub enum RequestError {
     /// The client hung up before sending a whole request: nobody to answer.
     ClosedEarly,
     /// The request is not acceptable: answer with this status and close.
-    Reject(u16),
+    Reject(Status),
     /// The socket itself failed (the peer reset the connection, say).
     Io(io::Error),
 }
@@ -87,7 +89,7 @@ fn read_request_head(stream: &mut impl Read) -> Result<(Request, Vec<u8>), Reque
     loop {
         let room = MAX_HEAD_BYTES - buffer.len();
         if room == 0 {
-            return Err(RequestError::Reject(431));
+            return Err(RequestError::Reject(Status::RequestHeaderFieldsTooLarge));
         }
         let wanted = room.min(chunk.len());
         let received = match stream.read(&mut chunk[..wanted]) {
@@ -106,8 +108,10 @@ fn read_request_head(stream: &mut impl Read) -> Result<(Request, Vec<u8>), Reque
                 return Ok((request, buffer[head_length..].to_vec()));
             }
             Ok(httparse::Status::Partial) => continue,
-            Err(httparse::Error::TooManyHeaders) => return Err(RequestError::Reject(431)),
-            Err(_) => return Err(RequestError::Reject(400)),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(RequestError::Reject(Status::RequestHeaderFieldsTooLarge))
+            }
+            Err(_) => return Err(RequestError::Reject(Status::BadRequest)),
         }
     }
 }
@@ -121,9 +125,15 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
     let minor_version = parsed.version.unwrap_or_default();
 
     if target.len() > MAX_TARGET_BYTES {
-        return Err(RequestError::Reject(414));
+        return Err(RequestError::Reject(Status::UriTooLong));
     }
-    let (path, query) = split_target(target).ok_or(RequestError::Reject(400))?;
+    // `OPTIONS *` asks about the server as a whole (the asterisk form, RFC
+    // 9112, section 3.2.4); an asterisk with any other method means nothing.
+    let (path, query) = if target == "*" && method == "OPTIONS" {
+        ("*", None)
+    } else {
+        split_target(target).ok_or(RequestError::Reject(Status::BadRequest))?
+    };
 
     let headers: Vec<(String, String)> = parsed
         .headers
@@ -144,7 +154,7 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
         .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
         .count();
     if hosts > 1 || (minor_version == 1 && hosts == 0) {
-        return Err(RequestError::Reject(400));
+        return Err(RequestError::Reject(Status::BadRequest));
     }
 
     Ok(Request {
@@ -165,7 +175,8 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
 /// (`/api/status?verbose`); clients talking to a proxy send the *absolute
 /// form* (`http://example.com/api/status`), and servers must accept both. We
 /// drop the scheme and authority of the absolute form and keep its path.
-/// Anything else (`*`, or a bare `example.com:443`) is not for us: `None`.
+/// Anything else (`*`, which [`check_head`] allows for `OPTIONS` only, or a
+/// bare `example.com:443`) is not a path: `None`.
 fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
     let origin_form = if target.starts_with('/') {
         target
@@ -202,7 +213,7 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 /// - More than [`MAX_BODY_BYTES`]: 413, before reading a byte of it.
 fn body_length(request: &Request) -> Result<usize, RequestError> {
     if request.header("transfer-encoding").is_some() {
-        return Err(RequestError::Reject(411));
+        return Err(RequestError::Reject(Status::LengthRequired));
     }
     let mut announced: Option<u64> = None;
     for (_, value) in request
@@ -212,19 +223,22 @@ fn body_length(request: &Request) -> Result<usize, RequestError> {
     {
         // `Content-Length: 5, 5` is legal and means 5.
         for item in value.split(',') {
-            let length = parse_decimal(item.trim()).ok_or(RequestError::Reject(400))?;
+            let length =
+                parse_decimal(item.trim()).ok_or(RequestError::Reject(Status::BadRequest))?;
             if announced.is_some_and(|earlier| earlier != length) {
-                return Err(RequestError::Reject(400));
+                return Err(RequestError::Reject(Status::BadRequest));
             }
             announced = Some(length);
         }
     }
     match announced {
         None if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH") => {
-            Err(RequestError::Reject(411))
+            Err(RequestError::Reject(Status::LengthRequired))
         }
         None => Ok(0),
-        Some(length) if length > MAX_BODY_BYTES as u64 => Err(RequestError::Reject(413)),
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            Err(RequestError::Reject(Status::ContentTooLarge))
+        }
         Some(length) => Ok(length as usize),
     }
 }

@@ -6,9 +6,13 @@ use std::path::Path;
 use crate::request::Request;
 use crate::response::Response;
 use crate::static_files::serve_static;
+use crate::status::Status;
 
 /// What `GET /api/status` answers. Hand-written JSON until stage 07.
 pub const STATUS_JSON: &str = r#"{"service":"from-socket-to-ship","stage":"04","status":"ok"}"#;
+
+/// Every method some route of ours answers, for `OPTIONS *`.
+const ALL_METHODS: &str = "GET, HEAD, POST";
 
 // ANCHOR: route
 /// Picks the handler for a request by its method and path.
@@ -21,8 +25,10 @@ pub fn route(request: &Request, static_root: &Path) -> Response {
         other => other,
     };
     match (method, request.path.as_str()) {
-        ("GET", "/health") => Response::text(200, "ok\n"),
-        ("GET", "/api/status") => Response::json(200, STATUS_JSON),
+        // `OPTIONS *`: which methods does this server know at all?
+        ("OPTIONS", "*") => Response::text(Status::Ok, "").with_header("Allow", ALL_METHODS),
+        ("GET", "/health") => Response::text(Status::Ok, "ok\n"),
+        ("GET", "/api/status") => Response::json(Status::Ok, STATUS_JSON),
         ("POST", "/api/echo") => echo(request),
         // The path exists, the method does not: 405, and `Allow` says which
         // methods would work (HTTP requires the header with a 405).
@@ -42,11 +48,11 @@ pub fn route(request: &Request, static_root: &Path) -> Response {
 /// Sent as `application/octet-stream` with `nosniff`, so a browser never
 /// renders what someone else posted as a page (that would be an XSS hole).
 fn echo(request: &Request) -> Response {
-    Response::new(200, "application/octet-stream", request.body.clone())
+    Response::new(Status::Ok, "application/octet-stream", request.body.clone())
         .with_header("X-Content-Type-Options", "nosniff")
 }
 // ANCHOR_END: echo
 
 fn method_not_allowed(allow: &str) -> Response {
-    Response::error(405).with_header("Allow", allow)
+    Response::error(Status::MethodNotAllowed).with_header("Allow", allow)
 }

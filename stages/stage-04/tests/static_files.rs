@@ -1,47 +1,29 @@
 //! Stage 04 on the wire: files from the static root, with the right types,
 //! and every attempt to read a file outside the root refused.
 //!
-//! The traversal tests run against a throwaway directory laid out so that
-//! each attack has a real target: a vulnerable server *would* leak a secret.
+//! The traversal tests run against `wire::StaticFixture`, the project's one
+//! fixture, laid out so that each attack has a real target: a vulnerable
+//! server *would* leak `wire::SECRET`.
 //!
-//! ```text
-//! <tmp>/secret.txt            the target of /../secret.txt and friends
-//! <tmp>/etc/passwd            the target of /static/../../etc/passwd
-//! <tmp>/root/                 the static root we serve
-//! <tmp>/root/index.html
-//! <tmp>/root/static/app.css
-//! <tmp>/root/docs/index.html
-//! <tmp>/root/leak.txt  ->  ../secret.txt     (a symlink out of the root)
-//! <tmp>/root/inside.css -> static/app.css    (a symlink inside the root)
-//! ```
+//! Only this stage, which introduces static files, tests them here. Later
+//! stages answer the same requests with the same bytes, and the conformance
+//! suite checks that (`tests/conformance`: traversal cases, and exchanges
+//! `since: "stage-04"`).
 
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
 
-/// Marks every file outside the root: it must never appear in a reply.
-const SECRET: &str = "TOP-SECRET-do-not-serve";
+use wire::{StaticFixture, SECRET};
 
-/// Starts a server on a fresh fixture. Keep the returned directory alive
-/// for the length of the test: dropping it deletes the fixture.
-fn start_server_on_fixture() -> (SocketAddr, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().expect("create a temporary directory");
-    let base = tmp.path();
-    fs::write(base.join("secret.txt"), SECRET).expect("write secret.txt");
-    fs::create_dir_all(base.join("etc")).expect("mkdir etc");
-    fs::write(base.join("etc/passwd"), format!("root:x:0:0 {SECRET}")).expect("write passwd");
-    let root = base.join("root");
-    fs::create_dir_all(root.join("static")).expect("mkdir static");
-    fs::create_dir_all(root.join("docs")).expect("mkdir docs");
-    fs::write(root.join("index.html"), "<h1>home</h1>\n").expect("write index.html");
-    fs::write(root.join("static/app.css"), "body { color: teal; }\n").expect("write app.css");
-    fs::write(root.join("docs/index.html"), "<h1>docs</h1>\n").expect("write docs");
-    fs::write(root.join(".env"), SECRET).expect("write .env");
-    std::os::unix::fs::symlink("../secret.txt", root.join("leak.txt")).expect("symlink out");
-    std::os::unix::fs::symlink("static/app.css", root.join("inside.css")).expect("symlink in");
+/// Starts a server on a fresh fixture. Keep the returned fixture alive for
+/// the length of the test: dropping it deletes the folder.
+fn start_server_on_fixture() -> (SocketAddr, StaticFixture) {
+    let fixture = StaticFixture::create();
+    let root = fixture.root();
     (
         wire::start(move |listener| stage_04::serve(listener, &root)),
-        tmp,
+        fixture,
     )
 }
 

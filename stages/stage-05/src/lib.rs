@@ -12,6 +12,7 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod static_files;
+pub mod status;
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -23,14 +24,17 @@ use std::time::{Duration, Instant};
 
 pub use pool::ThreadPool;
 pub use request::{Request, RequestError, RequestReader};
-pub use response::Response;
+pub use response::{Connection, Response, Sending};
 pub use routes::route;
+pub use status::Status;
 
 /// After answering, how long we keep reading (and discarding) what the client
 /// still sends before we close. See [`close_gracefully`].
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// And how much of it we are willing to read and throw away.
 const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// How much we read (and throw away) at a time while lingering.
+const DISCARD_CHUNK_BYTES: usize = 4096;
 
 /// What we serve unless `STATIC_DIR` says otherwise: this crate's own
 /// `frontend/`, as an absolute path fixed at compile time, so that
@@ -149,17 +153,24 @@ fn handle_connection(stream: TcpStream, static_root: &Path) -> io::Result<()> {
             // After a bad request we cannot trust where the next one would
             // start: answer, then close.
             Err(RequestError::Reject(status)) => {
-                Response::error(status).write_to(&mut writer, true, false)?;
+                Response::error(status).write_to(
+                    &mut writer,
+                    Sending::HeadAndBody,
+                    Connection::Close,
+                )?;
                 return close_gracefully(&stream);
             }
             Err(RequestError::Io(error)) => return Err(error),
         };
         eprintln!("{} {}", request.method, request.path);
-        let keep_alive = request.wants_keep_alive();
-        // A HEAD request gets the headers a GET would get, without the body.
-        let send_body = request.method != "HEAD";
-        route(&request, static_root).write_to(&mut writer, send_body, keep_alive)?;
-        if !keep_alive {
+        let connection = if request.wants_keep_alive() {
+            Connection::KeepAlive
+        } else {
+            Connection::Close
+        };
+        let sending = Sending::for_method(&request.method);
+        route(&request, static_root).write_to(&mut writer, sending, connection)?;
+        if connection == Connection::Close {
             return close_gracefully(&stream);
         }
     }
@@ -183,7 +194,7 @@ fn close_gracefully(mut stream: &TcpStream) -> io::Result<()> {
     // One deadline for the whole drain, not a timeout per read: a client
     // sending a byte every 0.9 s must not keep us here for long.
     let deadline = Instant::now() + LINGER_TIMEOUT;
-    let mut discard = [0u8; 4096];
+    let mut discard = [0u8; DISCARD_CHUNK_BYTES];
     let mut discarded = 0;
     while discarded < LINGER_MAX_BYTES {
         let remaining = deadline.saturating_duration_since(Instant::now());

@@ -2,9 +2,11 @@
 //! timeout, every resource a cap, and the server stops cleanly on request.
 //!
 //! New since stage 05, all in this file unless noted:
-//! - [`Config`] grows the limits and timeouts, each with the attack it stops;
-//! - the accept loop refuses connections beyond the cap with a fast 503 and
-//!   stops when [`shutdown::Shutdown`] is requested (signals: `shutdown.rs`);
+//! - [`Config`] grows the limits and timeouts, each with the attack it stops,
+//!   and moves to its own module, [`config`];
+//! - the accept loop refuses connections beyond the cap with a fast 503,
+//!   backs off when `accept` fails, and stops when the [`Shutdown`] it was
+//!   given is requested (`main` requests it on SIGTERM or Ctrl-C);
 //! - a connection is closed after an idle timeout, a request must arrive
 //!   whole before a deadline (408), a write must progress, and a connection
 //!   serves at most so many requests;
@@ -12,6 +14,7 @@
 //!   shutdown; [`pool`] can finish within a deadline;
 //! - [`request`] decodes chunked bodies and refuses smuggling attempts.
 
+pub mod config;
 pub mod connections;
 pub mod pool;
 pub mod request;
@@ -19,149 +22,40 @@ pub mod response;
 pub mod routes;
 pub mod shutdown;
 pub mod static_files;
+pub mod status;
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use config::Config;
 use connections::{ConnectionGuard, Connections};
 pub use pool::ThreadPool;
 pub use request::{Request, RequestError, RequestReader};
-pub use response::Response;
+pub use response::{Connection, Response, Sending};
 pub use routes::route;
 pub use shutdown::Shutdown;
+pub use status::Status;
 
 /// After answering, how long we keep reading (and discarding) what the client
 /// still sends before we close. See [`close_gracefully`].
 const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 /// And how much of it we are willing to read and throw away.
 const LINGER_MAX_BYTES: usize = 64 * 1024;
+/// How much we read (and throw away) at a time while lingering.
+const DISCARD_CHUNK_BYTES: usize = 4096;
+
+/// After a failed `accept`, how long we pause before trying again; the
+/// pause doubles while the failures go on, up to [`MAX_ACCEPT_PAUSE`].
+const FIRST_ACCEPT_PAUSE: Duration = Duration::from_millis(10);
+const MAX_ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
 /// During shutdown, how long a keep-alive connection may still take to
 /// deliver a request that is already on its way.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(50);
-
-/// What we serve unless `STATIC_DIR` says otherwise: this crate's own
-/// `frontend/`, as an absolute path fixed at compile time, so that
-/// `cargo run -p stage-06` works from any directory.
-pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
-
-// ANCHOR: config
-// ANCHOR: config_fields
-/// Everything the server can be told from outside, with the attack each
-/// limit stops. All of them can be set from the environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// The folder of static files (`STATIC_DIR`).
-    pub static_dir: PathBuf,
-    /// Worker threads (`WORKERS`): at most this many connections are being
-    /// served at the same time.
-    pub workers: usize,
-    /// Open connections (`MAX_CONNECTIONS`), counting those waiting for a
-    /// worker. Beyond it: a fast `503` and close. Stops a flood of
-    /// connections from using up memory and file descriptors. Each open
-    /// connection holds two descriptors (the socket and the register's
-    /// copy), so keep it below half of `ulimit -n` (1024 by default).
-    pub max_connections: usize,
-    /// Requests on one connection (`MAX_REQUESTS_PER_CONNECTION`), then we
-    /// close it. Stops one client from holding a worker forever by keeping
-    /// it busy, and spreads clients over restarts.
-    pub max_requests_per_connection: usize,
-    /// How long a keep-alive connection may sit idle between requests
-    /// (`IDLE_TIMEOUT_SECS`). Stops idle clients from holding workers.
-    pub idle_timeout: Duration,
-    /// How long one request may take to arrive, head and body, from its
-    /// first byte (`REQUEST_TIMEOUT_SECS`). Beyond it: `408`. Stops
-    /// slowloris, the client that sends its request a byte at a time.
-    pub request_timeout: Duration,
-    /// How long one write may wait for the client to read
-    /// (`WRITE_TIMEOUT_SECS`). Stops a client that asks and never reads.
-    pub write_timeout: Duration,
-    /// At shutdown, how long requests in flight may take to finish
-    /// (`DRAIN_TIMEOUT_SECS`). Keep it below systemd's `TimeoutStopSec`.
-    pub drain_timeout: Duration,
-}
-
-impl Config {
-    /// The defaults.
-    pub fn new() -> Config {
-        Config {
-            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
-            workers: default_workers(),
-            max_connections: 256,
-            max_requests_per_connection: 1000,
-            idle_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(10),
-            drain_timeout: Duration::from_secs(10),
-        }
-    }
-    // ANCHOR_END: config_fields
-
-    /// The defaults, overridden by any of the environment variables named
-    /// above. A value that does not parse, or is out of range, is an error.
-    pub fn from_env() -> Result<Config, String> {
-        let mut config = Config::new();
-        if let Some(dir) = std::env::var_os("STATIC_DIR") {
-            config.static_dir = PathBuf::from(dir);
-        }
-        config.workers = env_number("WORKERS", 1, 1024)?.unwrap_or(config.workers);
-        config.max_connections =
-            env_number("MAX_CONNECTIONS", 1, 16_384)?.unwrap_or(config.max_connections);
-        config.max_requests_per_connection =
-            env_number("MAX_REQUESTS_PER_CONNECTION", 1, 1_000_000)?
-                .unwrap_or(config.max_requests_per_connection);
-        for (name, field) in [
-            ("IDLE_TIMEOUT_SECS", &mut config.idle_timeout),
-            ("REQUEST_TIMEOUT_SECS", &mut config.request_timeout),
-            ("WRITE_TIMEOUT_SECS", &mut config.write_timeout),
-            ("DRAIN_TIMEOUT_SECS", &mut config.drain_timeout),
-        ] {
-            if let Some(seconds) = env_number::<f64>(name, 0.001, 3600.0)? {
-                *field = Duration::from_secs_f64(seconds);
-            }
-        }
-        Ok(config)
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config::new()
-    }
-}
-
-/// Reads the environment variable `name` as a number in `min..=max`.
-fn env_number<T>(name: &str, min: T, max: T) -> Result<Option<T>, String>
-where
-    T: FromStr + PartialOrd + std::fmt::Display + Copy,
-{
-    let Ok(text) = std::env::var(name) else {
-        return Ok(None);
-    };
-    match text.trim().parse::<T>() {
-        Ok(value) if value >= min && value <= max => Ok(Some(value)),
-        _ => Err(format!(
-            "{name}={text:?}: expected a number from {min} to {max}"
-        )),
-    }
-}
-
-/// Four workers per CPU core. Our workers mostly *wait*
-/// (for the network, for the disk), so more workers than cores keeps the
-/// cores busy. Why not a thousand? Each thread costs memory for its stack
-/// and time to start, and all of them start before we accept the first
-/// connection: a pool of hundreds makes every start-up slower.
-pub fn default_workers() -> usize {
-    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    cores * 4
-}
-// ANCHOR_END: config
 
 /// What every connection's worker needs to see.
 struct Shared {
@@ -171,17 +65,26 @@ struct Shared {
     shutdown: Shutdown,
 }
 
-/// Serves forever: [`serve_until`] with a shutdown nobody requests.
-pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
-    let shutdown = Shutdown::for_listener(&listener)?;
-    serve_until(listener, config, shutdown)
+/// How a server's shutdown ended, for `main` to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every connection finished before the drain timeout.
+    Completely,
+    /// The drain timeout ran out with these connections still open; they are
+    /// cut off when the process exits.
+    CutOff { open_connections: usize },
 }
 
-// ANCHOR: serve_until
+// ANCHOR: serve
 /// Accepts connections and hands each to the pool until `shutdown` is
 /// requested; then stops accepting, lets requests in flight finish within
-/// the drain timeout, and returns.
-pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) -> io::Result<()> {
+/// the drain timeout, and returns how that went.
+///
+/// The caller owns `shutdown` (made with [`Shutdown::for_listener`]): `main`
+/// requests it on SIGTERM or Ctrl-C, a test whenever it is done with the
+/// server. The library never installs signal handlers and never exits the
+/// process: that is `main`'s job.
+pub fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) -> io::Result<Drained> {
     // Resolve the root once, to an absolute path without symlinks: every file
     // we serve must resolve to a path that starts with this one.
     let static_root = config.static_dir.canonicalize().map_err(|error| {
@@ -198,6 +101,7 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
         shutdown,
     });
 
+    let mut accept_pause = FIRST_ACCEPT_PAUSE;
     for connection in listener.incoming() {
         // Woken up to stop (the connection is our own wake-up call, or a
         // client arriving just too late: either way, not served).
@@ -205,12 +109,19 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
             break;
         }
         let stream = match connection {
-            Ok(stream) => stream,
+            Ok(stream) => {
+                accept_pause = FIRST_ACCEPT_PAUSE;
+                stream
+            }
+            Err(error) if listener_is_broken(&error) => return Err(error),
             Err(error) => {
-                eprintln!("accept failed: {error}");
                 // Out of file descriptors, say: the error would repeat at
-                // once, so pause rather than spin at 100% CPU.
-                thread::sleep(Duration::from_millis(10));
+                // once, so pause rather than spin at 100% CPU, longer each
+                // time it repeats, and try again: it passes when
+                // connections close.
+                eprintln!("accept failed: {error}; trying again in {accept_pause:?}");
+                thread::sleep(accept_pause);
+                accept_pause = (accept_pause * 2).min(MAX_ACCEPT_PAUSE);
                 continue;
             }
         };
@@ -231,7 +142,11 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
     }
 
     // Closing the listening socket makes new connections fail at once
-    // ("connection refused") instead of waiting in the kernel's queue.
+    // ("connection refused") instead of waiting in the kernel's queue. Those
+    // already in the queue (the backlog) are reset, and their requests are
+    // lost: a restart that loses nothing needs the listening socket handed
+    // over to the next process (systemd socket activation, SO_REUSEPORT),
+    // which Part II sets up.
     drop(listener);
     eprintln!(
         "stopped accepting; open connections: {}; waiting up to {:?}",
@@ -241,16 +156,25 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
     shared.connections.close_idle();
     let deadline = Instant::now() + shared.config.drain_timeout;
     if pool.finish_within(deadline) {
-        eprintln!("every connection finished; exiting");
+        Ok(Drained::Completely)
     } else {
-        eprintln!(
-            "drain timeout: exiting with open connections: {}",
-            shared.connections.count()
-        );
+        Ok(Drained::CutOff {
+            open_connections: shared.connections.count(),
+        })
     }
-    Ok(())
 }
-// ANCHOR_END: serve_until
+// ANCHOR_END: serve
+
+/// Is this `accept` error about the listening socket itself (closed, not a
+/// socket, not listening), so that trying again can never work? Every other
+/// error (out of file descriptors or memory, a connection that was reset
+/// while it waited in the queue) is about one connection or passes.
+fn listener_is_broken(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT)
+    )
+}
 
 // ANCHOR: refuse_busy
 /// Answers a connection beyond the cap with `503 Service Unavailable` and
@@ -259,17 +183,21 @@ pub fn serve_until(listener: TcpListener, config: Config, shutdown: Shutdown) ->
 /// response this small fits in the kernel's send buffer at once.
 fn refuse_busy(stream: &TcpStream) {
     let _ = stream.set_nonblocking(true);
-    // Read what the client has sent so far (at most 64 KiB: a client
-    // streaming bytes must not keep us here): closing with unread bytes
-    // would send a reset, which can destroy our answer before it is read.
-    let mut discard = [0u8; 4096];
-    for _ in 0..16 {
-        if !matches!((&*stream).read(&mut discard), Ok(n) if n > 0) {
-            break;
+    // Read what the client has sent so far (at most LINGER_MAX_BYTES: a
+    // client streaming bytes must not keep us here): closing with unread
+    // bytes would send a reset, which can destroy our answer before it is
+    // read.
+    let mut discard = [0u8; DISCARD_CHUNK_BYTES];
+    let mut discarded = 0;
+    while discarded < LINGER_MAX_BYTES {
+        match (&*stream).read(&mut discard) {
+            Ok(received) if received > 0 => discarded += received,
+            // Nothing more for now (`WouldBlock`), the end, or an error.
+            _ => break,
         }
     }
-    let response = Response::error(503).with_header("Retry-After", "1");
-    let _ = response.write_to(&mut &*stream, true, false);
+    let response = Response::error(Status::ServiceUnavailable).with_header("Retry-After", "1");
+    let _ = response.write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close);
     let _ = stream.shutdown(Direction::Write);
 }
 // ANCHOR_END: refuse_busy
@@ -310,7 +238,7 @@ fn handle_connection(
         let request = match reader.read_request(config.request_timeout) {
             Ok(request) => request,
             Err(RequestError::ClosedEarly) => return Ok(()),
-            Err(RequestError::TimedOut) => return refuse(stream, 408),
+            Err(RequestError::TimedOut) => return refuse(stream, Status::RequestTimeout),
             // After a bad request we cannot trust where the next one would
             // start: answer, then close.
             Err(RequestError::Reject(status)) => return refuse(stream, status),
@@ -318,13 +246,17 @@ fn handle_connection(
         };
         served += 1;
         eprintln!("{} {}", request.method, request.path);
-        let keep_alive = request.wants_keep_alive()
+        let connection = if request.wants_keep_alive()
             && served < config.max_requests_per_connection
-            && !shared.shutdown.is_requested();
-        // A HEAD request gets the headers a GET would get, without the body.
-        let send_body = request.method != "HEAD";
-        route(&request, &shared.static_root).write_to(&mut writer, send_body, keep_alive)?;
-        if !keep_alive {
+            && !shared.shutdown.is_requested()
+        {
+            Connection::KeepAlive
+        } else {
+            Connection::Close
+        };
+        let sending = Sending::for_method(&request.method);
+        route(&request, &shared.static_root).write_to(&mut writer, sending, connection)?;
+        if connection == Connection::Close {
             return close_gracefully(stream);
         }
     }
@@ -332,8 +264,8 @@ fn handle_connection(
 // ANCHOR_END: handle_connection
 
 /// Answers with an error status and closes the connection.
-fn refuse(stream: &TcpStream, status: u16) -> io::Result<()> {
-    Response::error(status).write_to(&mut &*stream, true, false)?;
+fn refuse(stream: &TcpStream, status: Status) -> io::Result<()> {
+    Response::error(status).write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close)?;
     close_gracefully(stream)
 }
 
@@ -376,7 +308,7 @@ fn close_gracefully(mut stream: &TcpStream) -> io::Result<()> {
     // One deadline for the whole drain, not a timeout per read: a client
     // sending a byte every 0.9 s must not keep us here for long.
     let deadline = Instant::now() + LINGER_TIMEOUT;
-    let mut discard = [0u8; 4096];
+    let mut discard = [0u8; DISCARD_CHUNK_BYTES];
     let mut discarded = 0;
     while discarded < LINGER_MAX_BYTES {
         let remaining = deadline.saturating_duration_since(Instant::now());

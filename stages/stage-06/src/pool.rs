@@ -1,7 +1,10 @@
 //! A fixed pool of worker threads, written by hand.
 //!
 //! New since stage 05: [`ThreadPool::finish_within`], which lets the jobs in
-//! flight finish but gives up waiting at a deadline (graceful shutdown).
+//! flight finish but gives up waiting at a deadline (graceful shutdown). It
+//! learns that every worker has exited the way mini-redis does: each worker
+//! holds a sender of a channel nobody sends on, and the receiver hears
+//! "disconnected" when the last one is dropped.
 //!
 //! `execute` puts a job (a closure) into a channel; every worker loops:
 //! take the next job, run it, repeat. When the pool is dropped, the channel
@@ -14,11 +17,12 @@
 //! who opens connections in a loop could make us create threads without
 //! limit. A fixed pool puts a number on what we are willing to spend.
 
+use std::convert::Infallible;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A unit of work: any closure we can send to another thread and run once.
 type Job = Box<dyn FnOnce() + Send + 'static>;
@@ -30,6 +34,10 @@ pub struct ThreadPool {
     /// channel, which is how workers learn there will be no more jobs.
     sender: Option<Sender<Job>>,
     workers: Vec<JoinHandle<()>>,
+    /// Never receives anything: every worker holds a sender of this channel
+    /// and drops it when it exits, so "disconnected" means "every worker
+    /// has exited" (the way mini-redis waits for its connections).
+    workers_exited: Receiver<Infallible>,
 }
 
 impl ThreadPool {
@@ -39,18 +47,24 @@ impl ThreadPool {
         // One receiver, shared: a Mutex makes sure each job goes to exactly
         // one worker; an Arc lets every worker hold a handle to it.
         let receiver = Arc::new(Mutex::new(receiver));
+        let (exited, workers_exited) = mpsc::channel::<Infallible>();
         let workers = (0..size.max(1))
             .map(|id| {
                 let receiver = Arc::clone(&receiver);
+                let exited = exited.clone();
                 thread::Builder::new()
                     .name(format!("worker-{id}"))
-                    .spawn(move || run_worker(id, &receiver))
+                    .spawn(move || {
+                        run_worker(id, &receiver);
+                        drop(exited);
+                    })
                     .expect("the operating system lets us start a worker thread")
             })
             .collect();
         ThreadPool {
             sender: Some(sender),
             workers,
+            workers_exited,
         }
     }
 
@@ -76,20 +90,23 @@ impl ThreadPool {
     /// left running, unjoined: the process is about to exit, which ends them.
     pub fn finish_within(mut self, deadline: Instant) -> bool {
         drop(self.sender.take());
-        loop {
-            if self.workers.iter().all(JoinHandle::is_finished) {
+        let patience = deadline.saturating_duration_since(Instant::now());
+        // Wakes up when the last worker drops its sender, or at the deadline:
+        // no polling.
+        match self.workers_exited.recv_timeout(patience) {
+            Err(RecvTimeoutError::Disconnected) => {
                 for worker in self.workers.drain(..) {
                     let _ = worker.join();
                 }
-                return true;
+                true
             }
-            if Instant::now() >= deadline {
+            Err(RecvTimeoutError::Timeout) => {
                 // Dropping a JoinHandle detaches its thread; `Drop` below
                 // then has nothing left to wait for.
                 self.workers.clear();
-                return false;
+                false
             }
-            thread::sleep(Duration::from_millis(10));
+            Ok(nothing) => match nothing {},
         }
     }
     // ANCHOR_END: finish_within
@@ -140,6 +157,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
+    use std::time::Duration;
 
     /// How long one slow job takes.
     const SLOW: Duration = Duration::from_millis(200);

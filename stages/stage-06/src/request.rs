@@ -18,6 +18,8 @@ use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::status::Status;
+
 // ANCHOR: limits
 /// The largest request head we accept, in bytes (431 beyond).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -103,7 +105,7 @@ pub enum RequestError {
     /// `408 Request Timeout` and close.
     TimedOut,
     /// The request is not acceptable: answer with this status and close.
-    Reject(u16),
+    Reject(Status),
     /// The socket itself failed (the peer reset the connection, say).
     Io(io::Error),
 }
@@ -191,12 +193,14 @@ impl<S: Source> RequestReader<S> {
                         return Ok((check_head(&parsed)?, head_length));
                     }
                     Ok(httparse::Status::Partial) => {}
-                    Err(httparse::Error::TooManyHeaders) => return Err(RequestError::Reject(431)),
-                    Err(_) => return Err(RequestError::Reject(400)),
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err(RequestError::Reject(Status::RequestHeaderFieldsTooLarge))
+                    }
+                    Err(_) => return Err(RequestError::Reject(Status::BadRequest)),
                 }
             }
             if self.buffer.len() >= MAX_HEAD_BYTES {
-                return Err(RequestError::Reject(431));
+                return Err(RequestError::Reject(Status::RequestHeaderFieldsTooLarge));
             }
             self.fill_up_to(MAX_HEAD_BYTES)?;
         }
@@ -227,20 +231,20 @@ impl<S: Source> RequestReader<S> {
     fn read_chunked_body(&mut self) -> Result<Vec<u8>, RequestError> {
         let mut body = Vec::new();
         loop {
-            let line = self.read_line(MAX_CHUNK_LINE_BYTES, 400)?;
-            let size = parse_chunk_size(&line).ok_or(RequestError::Reject(400))?;
+            let line = self.read_line(MAX_CHUNK_LINE_BYTES, Status::BadRequest)?;
+            let size = parse_chunk_size(&line).ok_or(RequestError::Reject(Status::BadRequest))?;
             if size == 0 {
                 break;
             }
             if size > MAX_BODY_BYTES - body.len() {
-                return Err(RequestError::Reject(413));
+                return Err(RequestError::Reject(Status::ContentTooLarge));
             }
             // The chunk's bytes, then the CRLF that ends every chunk.
             while self.buffer.len() < size + 2 {
                 self.fill_up_to(size + 2)?;
             }
             if &self.buffer[size..size + 2] != b"\r\n" {
-                return Err(RequestError::Reject(400));
+                return Err(RequestError::Reject(Status::BadRequest));
             }
             body.extend(self.buffer.drain(..size));
             self.buffer.drain(..2);
@@ -249,9 +253,9 @@ impl<S: Source> RequestReader<S> {
         loop {
             let room = MAX_HEAD_BYTES.saturating_sub(trailer_bytes);
             if room == 0 {
-                return Err(RequestError::Reject(431));
+                return Err(RequestError::Reject(Status::RequestHeaderFieldsTooLarge));
             }
-            let line = self.read_line(room, 431)?;
+            let line = self.read_line(room, Status::RequestHeaderFieldsTooLarge)?;
             if line.is_empty() {
                 return Ok(body);
             }
@@ -263,7 +267,7 @@ impl<S: Source> RequestReader<S> {
     /// Takes one line ending in CRLF (without the CRLF) from the buffer,
     /// reading as needed. A line longer than `max` bytes is refused with
     /// `too_long_status`.
-    fn read_line(&mut self, max: usize, too_long_status: u16) -> Result<Vec<u8>, RequestError> {
+    fn read_line(&mut self, max: usize, too_long_status: Status) -> Result<Vec<u8>, RequestError> {
         loop {
             if let Some(end) = self.buffer.windows(2).position(|pair| pair == b"\r\n") {
                 if end > max {
@@ -319,6 +323,13 @@ impl<S: Source> RequestReader<S> {
 /// Parses a chunk-size line: hexadecimal digits, then optionally `;` and
 /// extensions we ignore. At most 8 digits (4 GiB): far beyond any cap, and
 /// no overflow possible.
+///
+/// Why not `httparse::parse_chunk_size`? It accepts a size line with no
+/// digits at all (an empty line reads as size 0, the last chunk), which
+/// RFC 9112 (section 7.1: `chunk-size = 1*HEXDIG`) forbids. Two servers that
+/// disagree about where a body ends is exactly what request smuggling
+/// feeds on, so we parse strictly, and the test
+/// `an_empty_chunk_size_line_is_refused` holds us to it.
 fn parse_chunk_size(line: &[u8]) -> Option<usize> {
     let digits_end = line
         .iter()
@@ -347,9 +358,15 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
     let minor_version = parsed.version.unwrap_or_default();
 
     if target.len() > MAX_TARGET_BYTES {
-        return Err(RequestError::Reject(414));
+        return Err(RequestError::Reject(Status::UriTooLong));
     }
-    let (path, query) = split_target(target).ok_or(RequestError::Reject(400))?;
+    // `OPTIONS *` asks about the server as a whole (the asterisk form, RFC
+    // 9112, section 3.2.4); an asterisk with any other method means nothing.
+    let (path, query) = if target == "*" && method == "OPTIONS" {
+        ("*", None)
+    } else {
+        split_target(target).ok_or(RequestError::Reject(Status::BadRequest))?
+    };
 
     let headers: Vec<(String, String)> = parsed
         .headers
@@ -370,7 +387,7 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
         .filter(|(name, _)| name.eq_ignore_ascii_case("host"))
         .count();
     if hosts > 1 || (minor_version == 1 && hosts == 0) {
-        return Err(RequestError::Reject(400));
+        return Err(RequestError::Reject(Status::BadRequest));
     }
 
     Ok(Request {
@@ -391,7 +408,8 @@ fn check_head(parsed: &httparse::Request) -> Result<Request, RequestError> {
 /// (`/api/status?verbose`); clients talking to a proxy send the *absolute
 /// form* (`http://example.com/api/status`), and servers must accept both. We
 /// drop the scheme and authority of the absolute form and keep its path.
-/// Anything else (`*`, or a bare `example.com:443`) is not for us: `None`.
+/// Anything else (`*`, which [`check_head`] allows for `OPTIONS` only, or a
+/// bare `example.com:443`) is not a path: `None`.
 fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
     let origin_form = if target.starts_with('/') {
         target
@@ -425,9 +443,9 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 ///   request" that the proxy never checked. RFC 9112 lets a server refuse
 ///   the combination; we do, and close the connection.
 /// - Codings that do not end with `chunked` (`gzip`, `chunked, gzip`): the
-///   body's end cannot be known, 400; `chunked` after another coding
-///   (`gzip, chunked`): 501 Not Implemented; `Transfer-Encoding` in
-///   HTTP/1.0 (which has none): 400.
+///   body's end cannot be known, 400; `chunked` twice: 400; `chunked` after
+///   another coding (`gzip, chunked`): 501 Not Implemented;
+///   `Transfer-Encoding` in HTTP/1.0 (which has none): 400.
 /// - Otherwise `Content-Length` as in stage 03: no length is no body, except
 ///   that we insist on one for methods that carry a body (411); a value that
 ///   is not a plain decimal number, or several that disagree: 400; more than
@@ -442,17 +460,25 @@ fn body_framing(request: &Request) -> Result<BodyFraming, RequestError> {
         .collect();
     if !codings.is_empty() {
         if request.header("content-length").is_some() || request.minor_version == 0 {
-            return Err(RequestError::Reject(400));
+            return Err(RequestError::Reject(Status::BadRequest));
         }
         // Only `chunked` as the last coding tells us where the body ends
         // (RFC 9112, section 6.3): otherwise 400 and close. `chunked` last
         // with other codings before it (`gzip, chunked`) is well-framed
         // but uses a coding we do not implement: 501.
-        if codings.last().map(String::as_str) != Some("chunked") {
-            return Err(RequestError::Reject(400));
+        let Some((last, earlier)) = codings.split_last() else {
+            unreachable!("checked above: there is at least one coding");
+        };
+        if last != "chunked" {
+            return Err(RequestError::Reject(Status::BadRequest));
         }
-        if codings.len() > 1 {
-            return Err(RequestError::Reject(501));
+        // `chunked, chunked` is not a coding we lack but broken framing: a
+        // sender must not apply chunked more than once (RFC 9112, 6.1).
+        if earlier.iter().any(|coding| coding == "chunked") {
+            return Err(RequestError::Reject(Status::BadRequest));
+        }
+        if !earlier.is_empty() {
+            return Err(RequestError::Reject(Status::NotImplemented));
         }
         return Ok(BodyFraming::Chunked);
     }
@@ -465,19 +491,22 @@ fn body_framing(request: &Request) -> Result<BodyFraming, RequestError> {
     {
         // `Content-Length: 5, 5` is legal and means 5.
         for item in value.split(',') {
-            let length = parse_decimal(item.trim()).ok_or(RequestError::Reject(400))?;
+            let length =
+                parse_decimal(item.trim()).ok_or(RequestError::Reject(Status::BadRequest))?;
             if announced.is_some_and(|earlier| earlier != length) {
-                return Err(RequestError::Reject(400));
+                return Err(RequestError::Reject(Status::BadRequest));
             }
             announced = Some(length);
         }
     }
     match announced {
         None if matches!(request.method.as_str(), "POST" | "PUT" | "PATCH") => {
-            Err(RequestError::Reject(411))
+            Err(RequestError::Reject(Status::LengthRequired))
         }
         None => Ok(BodyFraming::Length(0)),
-        Some(length) if length > MAX_BODY_BYTES as u64 => Err(RequestError::Reject(413)),
+        Some(length) if length > MAX_BODY_BYTES as u64 => {
+            Err(RequestError::Reject(Status::ContentTooLarge))
+        }
         Some(length) => Ok(BodyFraming::Length(length as usize)),
     }
 }
@@ -533,7 +562,7 @@ mod tests {
 
     fn rejection(bytes: &[u8]) -> Option<u16> {
         match read_one(bytes) {
-            Err(RequestError::Reject(status)) => Some(status),
+            Err(RequestError::Reject(status)) => Some(status.code()),
             _ => None,
         }
     }
@@ -561,6 +590,7 @@ mod tests {
             ("gzip", 400),
             ("chunked, gzip", 400),
             ("identity", 400),
+            ("chunked, chunked", 400),
             ("gzip, chunked", 501),
         ] {
             let request =
@@ -607,6 +637,14 @@ mod tests {
                 format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
             assert_eq!(rejection(request.as_bytes()), Some(400), "{body:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_chunk_size_line_is_refused() {
+        assert_eq!(parse_chunk_size(b""), None);
+        assert_eq!(parse_chunk_size(b";ext"), None);
+        let request = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n\r\n";
+        assert_eq!(rejection(request), Some(400));
     }
 
     #[test]

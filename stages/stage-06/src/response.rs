@@ -6,12 +6,14 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::time::SystemTime;
 
+use crate::status::Status;
+
 // ANCHOR: response
 /// One HTTP response. `Content-Length`, `Date` and `Connection` are added by
 /// [`Response::write_to`], so a handler cannot get them wrong.
 #[derive(Debug)]
 pub struct Response {
-    pub status: u16,
+    pub status: Status,
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
 }
@@ -29,6 +31,51 @@ pub enum Body {
 }
 // ANCHOR_END: response
 
+// ANCHOR: sending
+/// How much of a response goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    /// The head and the body: the answer to every method but `HEAD`.
+    HeadAndBody,
+    /// The head only, `Content-Length` included: the answer to `HEAD`, which
+    /// gets exactly the headers a `GET` would get, without the body.
+    HeadOnly,
+}
+
+impl Sending {
+    /// What a request with this method gets.
+    pub fn for_method(method: &str) -> Sending {
+        if method == "HEAD" {
+            Sending::HeadOnly
+        } else {
+            Sending::HeadAndBody
+        }
+    }
+}
+// ANCHOR_END: sending
+
+// ANCHOR: connection
+/// What happens to the connection after a response, as its `Connection`
+/// header tells the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// It stays open for another request.
+    KeepAlive,
+    /// We close it after this response.
+    Close,
+}
+
+impl Connection {
+    /// The value of the `Connection` header.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Connection::KeepAlive => "keep-alive",
+            Connection::Close => "close",
+        }
+    }
+}
+// ANCHOR_END: connection
+
 impl Body {
     /// The number of bytes this body will send: its `Content-Length`.
     pub fn length(&self) -> u64 {
@@ -41,7 +88,7 @@ impl Body {
 
 impl Response {
     /// A response with a body of the given media type.
-    pub fn new(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+    pub fn new(status: Status, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         Response {
             status,
             headers: vec![("Content-Type", content_type.to_string())],
@@ -50,7 +97,7 @@ impl Response {
     }
 
     /// A response that streams `length` bytes of `file`.
-    pub fn file(status: u16, content_type: &str, file: File, length: u64) -> Self {
+    pub fn file(status: Status, content_type: &str, file: File, length: u64) -> Self {
         Response {
             status,
             headers: vec![("Content-Type", content_type.to_string())],
@@ -59,18 +106,18 @@ impl Response {
     }
 
     /// A plain-text response.
-    pub fn text(status: u16, body: &str) -> Self {
+    pub fn text(status: Status, body: &str) -> Self {
         Response::new(status, "text/plain; charset=utf-8", body)
     }
 
     /// A JSON response. (We write JSON by hand until stage 07 adds serde.)
-    pub fn json(status: u16, body: &str) -> Self {
+    pub fn json(status: Status, body: &str) -> Self {
         Response::new(status, "application/json", body)
     }
 
     /// An error response whose body is the status's reason phrase.
-    pub fn error(status: u16) -> Self {
-        Response::text(status, &format!("{}\n", reason_phrase(status)))
+    pub fn error(status: Status) -> Self {
+        Response::text(status, &format!("{}\n", status.reason()))
     }
 
     /// The same response with one more header.
@@ -80,20 +127,24 @@ impl Response {
     }
 
     // ANCHOR: write_to
-    /// Writes the response in HTTP/1.1 wire format. With `send_body` false
-    /// (a `HEAD` request) the headers are identical, `Content-Length`
-    /// included, but the body is left out. `keep_alive` says whether the
-    /// connection stays open for another request.
+    /// Writes the response in HTTP/1.1 wire format: all of it, or only the
+    /// head for a `HEAD` request ([`Sending`]), and a `Connection` header that
+    /// says whether the connection stays open ([`Connection`]).
     pub fn write_to(
         self,
         out: &mut impl Write,
-        send_body: bool,
-        keep_alive: bool,
+        sending: Sending,
+        connection: Connection,
     ) -> io::Result<()> {
         let mut head = Vec::with_capacity(256);
-        let reason = reason_phrase(self.status);
-        write!(head, "HTTP/1.1 {} {reason}\r\n", self.status)?;
-        // Servers with a clock must send Date (RFC 9110, section 6.6.1).
+        write!(
+            head,
+            "HTTP/1.1 {} {}\r\n",
+            self.status.code(),
+            self.status.reason()
+        )?;
+        // A server with a clock must send Date in 2xx, 3xx and 4xx responses
+        // and may in the others (RFC 9110, section 6.6.1): we always do.
         write!(
             head,
             "Date: {}\r\n",
@@ -105,11 +156,10 @@ impl Response {
         write!(head, "Content-Length: {}\r\n", self.body.length())?;
         // With keep-alive, `Content-Length` is the only way the client can
         // tell where this response ends and the next one begins.
-        let connection = if keep_alive { "keep-alive" } else { "close" };
-        write!(head, "Connection: {connection}\r\n\r\n")?;
+        write!(head, "Connection: {}\r\n\r\n", connection.header_value())?;
         match self.body {
             // Small bodies: head and body in one write, so one TCP packet.
-            Body::Bytes(mut bytes) if send_body => {
+            Body::Bytes(mut bytes) if sending == Sending::HeadAndBody => {
                 head.append(&mut bytes);
                 out.write_all(&head)?;
             }
@@ -118,7 +168,7 @@ impl Response {
             // more than `Content-Length` would corrupt the conversation.
             // `io::copy` moves the file through one small buffer (8 KiB at a
             // time), so memory stays flat whatever the file's size.
-            Body::File { file, length } if send_body => {
+            Body::File { file, length } if sending == Sending::HeadAndBody => {
                 out.write_all(&head)?;
                 let copied = io::copy(&mut file.take(length), out)?;
                 if copied < length {
@@ -136,25 +186,4 @@ impl Response {
         out.flush()
     }
     // ANCHOR_END: write_to
-}
-
-/// The standard reason phrase for the status codes this server uses.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        301 => "Moved Permanently",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
 }

@@ -1,24 +1,18 @@
-//! Graceful shutdown: turning SIGTERM (systemd's "please stop") or SIGINT
-//! (Ctrl-C) into "stop accepting, finish what is in flight, exit 0".
+//! Graceful shutdown: a "please stop" that anyone holding a [`Shutdown`] can
+//! request, and that the accepting thread notices at once.
 //!
-//! A signal can arrive at any instant, in the middle of any code; a signal
-//! handler may do almost nothing safely. `signal-hook` does the delicate part:
-//! its handler only writes to a pipe, and a normal thread of ours reads the
-//! signals from it. That thread sets a flag, and then wakes the accepting
-//! thread, which is blocked in `accept` and would otherwise not look at the
-//! flag until the next client arrives: it simply connects to our own
-//! listening socket.
+//! The server ([`crate::serve`]) takes a `Shutdown` as a parameter and
+//! checks it after every `accept`. But a thread blocked in `accept` looks at
+//! nothing until a client arrives, so [`Shutdown::request`] also wakes it:
+//! it simply connects to our own listening socket. Who requests shutdown is
+//! not this module's business: `main` does on SIGTERM or SIGINT (see
+//! `main.rs`), a test does when it is done with its server.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::process;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
-
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 
 // ANCHOR: shutdown
 /// A shared "please stop" flag for one listener, cheap to clone.
@@ -56,33 +50,5 @@ impl Shutdown {
         // If this fails the listener is already gone, which is what we want.
         let _ = TcpStream::connect_timeout(&self.wake_addr, Duration::from_secs(1));
     }
-    // ANCHOR_END: shutdown
-
-    // ANCHOR: on_signals
-    /// Requests shutdown on the first SIGTERM or SIGINT. A second one means
-    /// "now": the process exits at once, with status 130 (128 + SIGINT, what
-    /// shells report for Ctrl-C) or 143 (128 + SIGTERM).
-    pub fn request_on_signals(&self) -> io::Result<()> {
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
-        let shutdown = self.clone();
-        thread::Builder::new()
-            .name("signals".to_string())
-            .spawn(move || {
-                for signal in signals.forever() {
-                    let name = if signal == SIGTERM {
-                        "SIGTERM"
-                    } else {
-                        "SIGINT"
-                    };
-                    if shutdown.is_requested() {
-                        eprintln!("{name} again: exiting without waiting");
-                        process::exit(128 + signal);
-                    }
-                    eprintln!("{name}: shutting down gracefully (send it again to stop at once)");
-                    shutdown.request();
-                }
-            })?;
-        Ok(())
-    }
-    // ANCHOR_END: on_signals
 }
+// ANCHOR_END: shutdown

@@ -20,6 +20,7 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::response::Response;
+use crate::status::Status;
 
 // ANCHOR: serve_static
 /// Answers `GET url_path` from the files under `static_root` (which must be
@@ -38,10 +39,10 @@ pub fn serve_static(static_root: &Path, url_path: &str) -> Response {
     // path that does not exist fails here, which is a plain 404.
     let resolved = match candidate.canonicalize() {
         Ok(resolved) => resolved,
-        Err(_) => return Response::error(404),
+        Err(_) => return Response::error(Status::NotFound),
     };
     if !resolved.starts_with(static_root) {
-        return Response::error(403);
+        return Response::error(Status::Forbidden);
     }
     // Look before opening: opening a named pipe (FIFO) would block until
     // someone writes to it, and a device file is not a page.
@@ -52,19 +53,19 @@ pub fn serve_static(static_root: &Path, url_path: &str) -> Response {
             return redirect_to_directory(url_path);
         }
         Ok(metadata) if metadata.is_file() => {}
-        _ => return Response::error(404),
+        _ => return Response::error(Status::NotFound),
     }
 
     let file = match File::open(&resolved) {
         Ok(file) => file,
-        Err(_) => return Response::error(404),
+        Err(_) => return Response::error(Status::NotFound),
     };
     // The length we announce is the length of the file we opened.
     let length = match file.metadata() {
         Ok(metadata) => metadata.len(),
-        Err(_) => return Response::error(404),
+        Err(_) => return Response::error(Status::NotFound),
     };
-    Response::file(200, content_type(&resolved), file, length)
+    Response::file(Status::Ok, content_type(&resolved), file, length)
         .with_header("X-Content-Type-Options", "nosniff")
 }
 // ANCHOR_END: serve_static
@@ -79,10 +80,10 @@ pub enum PathRefusal {
 }
 
 impl PathRefusal {
-    pub fn status(self) -> u16 {
+    pub fn status(self) -> Status {
         match self {
-            PathRefusal::Malformed => 400,
-            PathRefusal::Forbidden => 403,
+            PathRefusal::Malformed => Status::BadRequest,
+            PathRefusal::Forbidden => Status::Forbidden,
         }
     }
 }
@@ -144,7 +145,7 @@ pub fn percent_decode(text: &str) -> Option<Vec<u8>> {
 fn redirect_to_directory(url_path: &str) -> Response {
     let segments: Vec<&str> = url_path.split('/').filter(|s| !s.is_empty()).collect();
     let location = format!("/{}/", segments.join("/"));
-    Response::error(301).with_header("Location", &location)
+    Response::error(Status::MovedPermanently).with_header("Location", &location)
 }
 // ANCHOR_END: redirect
 

@@ -2,12 +2,12 @@
 //! stop request smuggling. Servers here run with short timeouts so the tests
 //! are quick; the defaults are in `Config::new`.
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::thread;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use stage_06::Config;
+use stage_06::{Config, Drained, Shutdown};
 use wire::Ending;
 
 const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -19,12 +19,68 @@ fn quick_config() -> Config {
         idle_timeout: Duration::from_millis(300),
         request_timeout: Duration::from_millis(500),
         write_timeout: Duration::from_millis(300),
+        drain_timeout: Duration::from_secs(1),
         ..Config::new()
     }
 }
 
+/// A server on a thread of this test, with the shutdown only the test holds.
+/// Dropping it requests shutdown and waits for `serve` to return, so no
+/// test leaves a server running behind it.
+struct TestServer {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    thread: Option<JoinHandle<io::Result<Drained>>>,
+}
+
+impl TestServer {
+    fn start(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+        let addr = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let shutdown = Shutdown::for_listener(&listener).expect("a shutdown for the listener");
+        let for_server = shutdown.clone();
+        let thread = thread::spawn(move || stage_06::serve(listener, config, for_server));
+        TestServer {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    /// Requests shutdown and returns how the drain went.
+    fn stop(mut self) -> Drained {
+        self.shutdown.request();
+        let thread = self.thread.take().expect("stopped only once");
+        thread
+            .join()
+            .expect("serve does not panic")
+            .expect("serve returns Ok after a shutdown")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.shutdown.request();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a server and returns its address; the server stops when the test
+/// thread's `TestServer` guard (kept in a thread-local) is dropped.
 fn start(config: Config) -> SocketAddr {
-    wire::start(move |listener| stage_06::serve(listener, config))
+    let server = TestServer::start(config);
+    let addr = server.addr;
+    RUNNING.with(|running| running.borrow_mut().push(server));
+    addr
+}
+
+thread_local! {
+    /// The servers this test thread started; dropped (stopped) with the thread.
+    static RUNNING: std::cell::RefCell<Vec<TestServer>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn health_is_answered_within(addr: SocketAddr, patience: Duration) -> bool {
@@ -176,17 +232,58 @@ fn an_unknown_transfer_coding_gets_501() {
 }
 
 #[test]
-fn a_client_that_resets_mid_body_does_not_disturb_the_server() {
-    let addr = start(quick_config());
-    {
-        let mut rude = TcpStream::connect(addr).expect("connect");
-        let _ = rude.write_all(
-            b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nonly a little",
-        );
-        // Dropping the socket with our own unread bytes pending would send a
-        // reset; here we simply vanish mid-body.
-    }
+fn a_client_that_resets_mid_body_frees_its_worker() {
+    // One worker: if the reset left it stuck, nobody else could be served.
+    // (With two, the other worker would answer and hide the bug.)
+    let config = Config {
+        workers: 1,
+        request_timeout: Duration::from_secs(30),
+        ..quick_config()
+    };
+    let addr = start(config);
+    let mut rude = TcpStream::connect(addr).expect("connect");
+    rude.write_all(
+        b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nonly a little",
+    )
+    .expect("send half a request");
+    // Let the worker start reading the body, then vanish with a reset (RST),
+    // not a polite FIN.
+    thread::sleep(Duration::from_millis(100));
+    wire::reset(rude);
+    // Long before the 30 s request timeout could free it.
     assert!(health_is_answered_within(addr, Duration::from_secs(2)));
+}
+
+#[test]
+fn serve_returns_when_shutdown_is_requested_and_reports_a_complete_drain() {
+    let server = TestServer::start(quick_config());
+    assert!(health_is_answered_within(
+        server.addr,
+        Duration::from_secs(2)
+    ));
+    assert_eq!(server.stop(), Drained::Completely);
+}
+
+#[test]
+fn a_request_stuck_at_shutdown_is_cut_off_at_the_drain_deadline() {
+    let config = Config {
+        request_timeout: Duration::from_secs(30),
+        ..quick_config()
+    };
+    let server = TestServer::start(config);
+    // Half a request: its worker waits for the rest until the request timeout.
+    let mut stuck = wire::connect(server.addr);
+    wire::send(&mut stuck, b"GET /health HTTP/1.1\r\n");
+    thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    assert_eq!(
+        server.stop(),
+        Drained::CutOff {
+            open_connections: 1
+        }
+    );
+    // The drain deadline (1 s), not the request timeout (30 s), ended it.
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 // ANCHOR: never_reads

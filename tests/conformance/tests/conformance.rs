@@ -1,57 +1,64 @@
-//! Runs every conformance case against every stage and checks the result
-//! against the stage's table, then checks the book's copy of the table.
+//! Runs the conformance suite: every case against every stage that speaks
+//! HTTP, every carried-forward exchange against every later stage, and the
+//! checks that the book prints the current tables.
+//!
+//! The tests are made at run time from what is on disk (libtest-mimic), one
+//! per stage and case, so a new stage or case needs no new code here, and
+//! `cargo test -p conformance -- stage-05` runs everything about stage 05.
 
-use conformance::{render_table, STAGES};
+use conformance::exchanges::{self, EXCHANGES};
+use conformance::{http_stages, render_changes, render_table, Stage, CASES};
+use libtest_mimic::{Arguments, Failed, Trial};
 
-/// Runs one stage's cases and fails with every disagreement at once.
-fn check_stage(name: &str) {
-    let stage = STAGES
-        .iter()
-        .find(|stage| stage.name == name)
-        .unwrap_or_else(|| panic!("{name} is not in conformance::STAGES"));
-    let problems = stage.disagreements();
-    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
-}
-
-#[test]
-fn stage_02_behaves_as_the_table_says() {
-    check_stage("stage-02");
-}
-
-#[test]
-fn stage_03_behaves_as_the_table_says() {
-    check_stage("stage-03");
-}
-
-#[test]
-fn stage_04_behaves_as_the_table_says() {
-    check_stage("stage-04");
-}
-
-#[test]
-fn stage_05_behaves_as_the_table_says() {
-    check_stage("stage-05");
-}
-
-#[test]
-fn stage_06_behaves_as_the_table_says() {
-    check_stage("stage-06");
-}
-
-#[test]
-fn every_stage_in_the_table_has_a_test_above() {
-    let source = include_str!("conformance.rs");
-    for stage in STAGES {
-        let test_name = format!(
-            "fn {}_behaves_as_the_table_says",
-            stage.name.replace('-', "_")
-        );
-        assert!(source.contains(&test_name), "add a test `{test_name}`");
+fn main() {
+    let arguments = Arguments::from_args();
+    let stages = http_stages();
+    let mut trials = Vec::new();
+    for stage in &stages {
+        for case in CASES {
+            let stage = stage.clone();
+            trials.push(Trial::test(
+                format!("{}::case::{}", stage.name, case.id),
+                move || stage.check(case).map_err(Failed::from),
+            ));
+        }
+        for exchange in EXCHANGES {
+            if exchange.reference_for(&stage.name).is_none() {
+                continue;
+            }
+            let (stage, all) = (stage.clone(), stages.clone());
+            trials.push(Trial::test(
+                format!("{}::exchange::{}", stage.name, exchange.id),
+                move || exchanges::check(exchange, &stage, &all).map_err(Failed::from),
+            ));
+        }
     }
+    trials.push(book_tables_trial(stages));
+    libtest_mimic::run(&arguments, trials).exit();
 }
 
-#[test]
-fn the_book_prints_the_current_table() {
-    let path = xtask::repo_root().join("book/src/generated/conformance.md");
-    xtask::check_or_update(&path, &render_table());
+/// The book's appendix prints the whole table, and each chapter the rows its
+/// stage changes (`book/src/generated/conformance*.md`).
+fn book_tables_trial(stages: Vec<Stage>) -> Trial {
+    Trial::test("the_book_prints_the_current_tables", move || {
+        let generated = xtask::repo_root().join("book/src/generated");
+        let mut problems = Vec::new();
+        let mut check = |name: String, content: String| {
+            if let Err(problem) = xtask::compare_or_update(&generated.join(name), &content) {
+                problems.push(problem);
+            }
+        };
+        check("conformance.md".to_string(), render_table(&stages));
+        for (index, stage) in stages.iter().enumerate() {
+            check(
+                format!("conformance-{}.md", stage.name),
+                render_changes(&stages, index),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n").into())
+        }
+    })
 }

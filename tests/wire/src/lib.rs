@@ -14,6 +14,12 @@
 //! Every socket it opens has read and write timeouts, so a server that hangs
 //! makes a test fail after a few seconds instead of hanging the suite.
 
+mod fixture;
+mod process;
+
+pub use fixture::{StaticFixture, SECRET};
+pub use process::{binary_path, StageProcess};
+
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
@@ -94,6 +100,38 @@ pub fn exchange_then_half_close(addr: SocketAddr, request: &[u8]) -> Reply {
     // Ignore errors: the server may already have closed, which is an answer too.
     let _ = stream.shutdown(Shutdown::Write);
     read_reply(&mut stream)
+}
+
+/// Closes `stream` with a reset (RST) instead of the polite FIN: what a
+/// client that crashes, or a middlebox that gives up, does to a server.
+///
+/// `SO_LINGER` with a zero timeout tells the kernel to drop anything unsent
+/// and reset the connection on close (socket(7)). std has no stable setter
+/// for it, so we call `setsockopt` ourselves.
+pub fn reset(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `stream` owns a valid socket descriptor for the whole call, and
+    // we pass a pointer to a `linger` that lives on our stack, with its size.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        result,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        io::Error::last_os_error()
+    );
+    drop(stream);
 }
 
 /// Sends `request` in one write and reads exactly one response (framed by its

@@ -1,0 +1,52 @@
+//! [`Status`]: the status codes this server sends, as a type.
+//!
+//! A status code is not just any number. If it were a `u16`, a typo such as
+//! `Response::error(4040)` would compile and go out on the wire with a made-up
+//! reason phrase. As an enum, only the codes listed here exist, and the
+//! compiler checks that each one has its reason phrase. (httparse does the
+//! same on the reading side: its `Status` and `Error` are types, not numbers.)
+
+// ANCHOR: status
+/// Every status code this stage sends. `Status::NotFound.code()` is `404`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    LengthRequired,
+    ContentTooLarge,
+    UriTooLong,
+    RequestHeaderFieldsTooLarge,
+}
+
+impl Status {
+    /// The number on the wire: `404`.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::BadRequest => 400,
+            Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::LengthRequired => 411,
+            Status::ContentTooLarge => 413,
+            Status::UriTooLong => 414,
+            Status::RequestHeaderFieldsTooLarge => 431,
+        }
+    }
+
+    /// The reason phrase that follows the number: `Not Found`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::BadRequest => "Bad Request",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::LengthRequired => "Length Required",
+            Status::ContentTooLarge => "Content Too Large",
+            Status::UriTooLong => "URI Too Long",
+            Status::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
+        }
+    }
+}
+// ANCHOR_END: status

@@ -1,0 +1,313 @@
+//! Exchanges carried forward: plain request → response conversations that a
+//! stage introduces (and snapshots in its own `tests/`), and that every later
+//! stage must answer with the same bytes.
+//!
+//! This is how the suite avoids copying tests from stage to stage. Stage 03's
+//! `tests/http.rs` pins what `GET /health` looks like on the wire; instead of
+//! a copy of that test in stages 04, 05 and 06, the row below runs the
+//! request against each later stage and against stage 03, and compares.
+//! Where a later stage *means* to answer differently, the row says so in
+//! `changed_in`, and from that stage on the comparison starts again.
+//!
+//! Each request is also written out in the test of the stage that introduces
+//! it: there it is the lesson, here it is the check that the lesson still
+//! holds. Every request ends with `Connection: close`, so the answer is the
+//! same whether or not the stage keeps connections alive.
+
+use std::net::SocketAddr;
+
+use wire::StaticFixture;
+
+use crate::Stage;
+
+/// One exchange: a request, and the stage that introduced it.
+pub struct Exchange {
+    /// A short stable identifier: `get-health`.
+    pub id: &'static str,
+    /// The first stage that answers it as every later stage must.
+    pub since: &'static str,
+    /// Later stages that deliberately answer it differently (the comparison
+    /// restarts from each of them).
+    pub changed_in: &'static [&'static str],
+    /// The bytes sent, in one write, on a fresh connection.
+    pub request: &'static [u8],
+}
+
+macro_rules! close {
+    ($head:literal) => {
+        concat!($head, "Connection: close\r\n\r\n").as_bytes()
+    };
+    ($head:literal, $body:literal) => {
+        concat!($head, "Connection: close\r\n\r\n", $body).as_bytes()
+    };
+}
+
+// ANCHOR: exchanges
+/// Every carried-forward exchange, by the stage that introduced it.
+pub const EXCHANGES: &[Exchange] = &[
+    // Stage 03: routing, methods, bodies, refusals.
+    Exchange {
+        id: "get-health",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /health HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "get-api-status",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /api/status HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "head-api-status",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("HEAD /api/status HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "wrong-method-on-a-known-path",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("DELETE /health HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "unknown-method",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("BREW /api/status HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "get-on-the-echo-route",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /api/echo HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "body-by-content-length",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!(
+            "POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 12\r\n",
+            "hello, body!"
+        ),
+    },
+    Exchange {
+        id: "repeated-identical-content-lengths",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!(
+            "POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n",
+            "ok"
+        ),
+    },
+    Exchange {
+        id: "post-without-content-length",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "body-over-the-cap",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65537\r\n"),
+    },
+    Exchange {
+        id: "content-length-with-a-sign",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n"),
+    },
+    Exchange {
+        id: "conflicting-content-lengths",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!(
+            "POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3\r\n",
+            "abc"
+        ),
+    },
+    Exchange {
+        id: "absolute-form-target",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n"),
+    },
+    Exchange {
+        id: "query-string",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /health?verbose=1 HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "http-1-1-without-host",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /health HTTP/1.1\r\n"),
+    },
+    Exchange {
+        id: "two-hosts",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET /health HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n"),
+    },
+    Exchange {
+        id: "options-asterisk",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("OPTIONS * HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "asterisk-with-get",
+        since: "stage-03",
+        changed_in: &[],
+        request: close!("GET * HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    // Stage 04: files from the static root.
+    Exchange {
+        id: "unknown-path",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET /nope HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "root-serves-index-html",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET / HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "css-file",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET /static/app.css HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "directory-without-slash",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET /docs HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "refused-traversal",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET /%2e%2e/secret.txt HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "dotfile",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("GET /.env HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
+        id: "post-to-a-static-path",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"),
+    },
+    // Stage 05: keep-alive and pipelining.
+    Exchange {
+        id: "three-pipelined-requests",
+        since: "stage-05",
+        changed_in: &[],
+        request: b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                   GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                   HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    },
+    Exchange {
+        id: "http-1-0-keep-alive",
+        since: "stage-05",
+        changed_in: &[],
+        request: b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n\
+                   GET /health HTTP/1.0\r\n\r\n",
+    },
+    Exchange {
+        id: "a-bad-request-ends-the-connection",
+        since: "stage-05",
+        changed_in: &[],
+        request: b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                   HELLO\r\n\r\n\
+                   GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    },
+];
+// ANCHOR_END: exchanges
+
+impl Exchange {
+    /// The stage whose answer `stage` must repeat: the newest of `since`
+    /// and `changed_in` that is not newer than `stage`. `None` if `stage`
+    /// predates the exchange, or *is* that stage (nothing to compare).
+    pub fn reference_for(&self, stage: &str) -> Option<&'static str> {
+        let reference = std::iter::once(self.since)
+            .chain(self.changed_in.iter().copied())
+            .filter(|candidate| *candidate <= stage)
+            .max()?;
+        (reference != stage).then_some(reference)
+    }
+
+    /// What `stage` answers, as `wire::show` shows it, with the stage's
+    /// own number (in `/api/status`) blanked so stages can be compared.
+    pub fn answer_of(&self, stage: &Stage) -> String {
+        let fixture = StaticFixture::create();
+        let server = stage.start(&fixture.root());
+        self.answer_at(server.addr(), &stage.name)
+    }
+
+    fn answer_at(&self, addr: SocketAddr, stage_name: &str) -> String {
+        let reply = wire::exchange(addr, self.request);
+        let number = stage_name.trim_start_matches("stage-");
+        reply
+            .show()
+            .replace(&format!("\"stage\":\"{number}\""), "\"stage\":\"NN\"")
+    }
+}
+
+/// Checks that `stage` answers `exchange` exactly as its reference stage
+/// does (both run now, side by side).
+pub fn check(exchange: &Exchange, stage: &Stage, stages: &[Stage]) -> Result<(), String> {
+    let Some(reference) = exchange.reference_for(&stage.name) else {
+        return Ok(());
+    };
+    let reference = stages
+        .iter()
+        .find(|candidate| candidate.name == reference)
+        .ok_or_else(|| format!("no stage called {reference}"))?;
+    let expected = exchange.answer_of(reference);
+    let actual = exchange.answer_of(stage);
+    if actual == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "answers differently from {} (if that is intended, add {} to `changed_in`):\n\
+         {}:\n{expected}\n{}:\n{actual}",
+        reference.name, stage.name, reference.name, stage.name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_is_the_newest_change_at_or_before_the_stage() {
+        let exchange = Exchange {
+            id: "x",
+            since: "stage-03",
+            changed_in: &["stage-05"],
+            request: b"",
+        };
+        assert_eq!(exchange.reference_for("stage-02"), None);
+        assert_eq!(exchange.reference_for("stage-03"), None);
+        assert_eq!(exchange.reference_for("stage-04"), Some("stage-03"));
+        assert_eq!(exchange.reference_for("stage-05"), None);
+        assert_eq!(exchange.reference_for("stage-06"), Some("stage-05"));
+    }
+
+    #[test]
+    fn exchange_ids_are_unique() {
+        let mut ids: Vec<_> = EXCHANGES.iter().map(|exchange| exchange.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), EXCHANGES.len());
+    }
+}

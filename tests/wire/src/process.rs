@@ -1,0 +1,114 @@
+//! A stage's real binary, started as its own process on a free port: what
+//! the conformance suite and the book's transcripts talk to.
+//!
+//! Running the binary rather than calling the library in-process means that
+//! every stage is driven the same way, through `ADDR` and the environment
+//! variables its `main` reads, and that a new stage (or a learner's copy of
+//! one) needs no code here: its folder and its binary are enough.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+
+/// A stage's server process. Killed (and reaped) when dropped.
+pub struct StageProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl StageProcess {
+    /// Builds the workspace's binaries if that has not happened yet in this
+    /// test process, starts `target/debug/<package>` with `ADDR=127.0.0.1:0`
+    /// and `variables`, and waits for its `listening on http://ADDR` line.
+    pub fn start(package: &str, variables: &[(&str, &str)]) -> StageProcess {
+        let binary = binary_path(package);
+        let mut child = Command::new(&binary)
+            .env("ADDR", "127.0.0.1:0")
+            .envs(variables.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {}: {error}", binary.display()));
+        let stderr = keep_stderr(&mut child);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut first_line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first_line);
+        let addr = first_line
+            .trim()
+            .strip_prefix("listening on http://")
+            .and_then(|addr| addr.parse().ok());
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.lock().map(|text| text.clone()).unwrap_or_default();
+            panic!("{package} did not say where it listens; it printed {first_line:?}, stderr: {stderr}");
+        };
+        StageProcess { child, addr }
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for StageProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the child's stderr on a thread (a full pipe would block the server)
+/// and keeps its first 64 KiB, for the message when it fails to start.
+fn keep_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let kept = Arc::new(Mutex::new(String::new()));
+    if let Some(mut stderr) = child.stderr.take() {
+        let kept = Arc::clone(&kept);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(read @ 1..) = stderr.read(&mut chunk) {
+                if let Ok(mut text) = kept.lock() {
+                    if text.len() < 64 * 1024 {
+                        text.push_str(&String::from_utf8_lossy(&chunk[..read]));
+                    }
+                }
+            }
+        });
+    }
+    kept
+}
+
+/// `target/debug/<package>`, built first (once per package and test
+/// process) so that a test never talks to a stale binary. Under `cargo test
+/// --workspace` it is built already and `cargo build` returns at once.
+pub fn binary_path(package: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    if !built.iter().any(|name| name == package) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--package", package, "--bin", package])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --package {package} failed");
+        built.push(package.to_string());
+    }
+    target_debug_dir().join(package)
+}
+
+/// The `target/debug` folder this test binary was built into: tests run
+/// from `target/debug/deps/`.
+fn target_debug_dir() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test knows its own path");
+    test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/debug/deps")
+        .to_path_buf()
+}
