@@ -639,6 +639,54 @@ mod tests {
         }
     }
 
+    /// A chunked request whose body is `chunks` (each a size line and data).
+    fn chunked(chunks: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut request =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for (size_line, data) in chunks {
+            request.extend_from_slice(size_line.as_bytes());
+            request.extend_from_slice(b"\r\n");
+            request.extend_from_slice(data);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"0\r\n\r\n");
+        request
+    }
+
+    #[test]
+    fn chunks_adding_up_to_exactly_the_cap_are_accepted_and_one_byte_more_gets_413() {
+        let half = MAX_BODY_BYTES / 2;
+        let exactly = chunked(&[
+            (format!("{half:x}"), vec![b'a'; half]),
+            (
+                format!("{:x}", MAX_BODY_BYTES - half),
+                vec![b'b'; MAX_BODY_BYTES - half],
+            ),
+        ]);
+        let body = read_one(&exactly).map(|request| request.body.len());
+        assert_eq!(body.ok(), Some(MAX_BODY_BYTES));
+        let one_more = chunked(&[
+            (format!("{half:x}"), vec![b'a'; half]),
+            (
+                format!("{:x}", MAX_BODY_BYTES - half + 1),
+                vec![b'b'; MAX_BODY_BYTES - half + 1],
+            ),
+        ]);
+        assert_eq!(rejection(&one_more), Some(413));
+    }
+
+    #[test]
+    fn a_chunk_size_line_of_exactly_its_cap_is_accepted_and_one_byte_more_gets_400() {
+        let line_of = |length: usize| format!("5;{}", "e".repeat(length - 2));
+        let exactly = chunked(&[(line_of(MAX_CHUNK_LINE_BYTES), b"hello".to_vec())]);
+        assert_eq!(
+            read_one(&exactly).map(|request| request.body).ok(),
+            Some(b"hello".to_vec())
+        );
+        let one_more = chunked(&[(line_of(MAX_CHUNK_LINE_BYTES + 1), b"hello".to_vec())]);
+        assert_eq!(rejection(&one_more), Some(400));
+    }
+
     #[test]
     fn an_empty_chunk_size_line_is_refused() {
         assert_eq!(parse_chunk_size(b""), None);
