@@ -2,11 +2,13 @@
 //! worker of a [`pool::ThreadPool`]; a worker reads requests from its
 //! connection one after another (keep-alive) and answers each.
 //!
-//! The modules, in reading order: [`pool`] (new: the thread pool),
+//! The modules, in reading order: [`config`] (new: what `main` reads from
+//! the environment), [`pool`] (new: the thread pool),
 //! [`request`] (bytes in → `Request`, now request after request),
 //! [`routes`] (`Request` → `Response`), [`static_files`], [`response`]
 //! (`Response` → bytes out).
 
+pub mod config;
 pub mod pool;
 pub mod request;
 pub mod response;
@@ -16,12 +18,11 @@ pub mod status;
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
+pub use config::Config;
 pub use pool::ThreadPool;
 pub use request::{Request, RequestError, RequestReader};
 pub use response::{Connection, Response, Sending};
@@ -35,71 +36,6 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 const LINGER_MAX_BYTES: usize = 64 * 1024;
 /// How much we read (and throw away) at a time while lingering.
 const DISCARD_CHUNK_BYTES: usize = 4096;
-
-/// What we serve unless `STATIC_DIR` says otherwise: this crate's own
-/// `frontend/`, as an absolute path fixed at compile time, so that
-/// `cargo run -p stage-05` works from any directory.
-pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
-
-// ANCHOR: config
-/// Everything the server can be told from outside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// The folder of static files (`STATIC_DIR`).
-    pub static_dir: PathBuf,
-    /// How many worker threads (`WORKERS`): at most this many connections
-    /// are served at the same time.
-    pub workers: usize,
-}
-
-impl Config {
-    /// The defaults: this crate's `frontend/`, and [`default_workers`].
-    pub fn new() -> Config {
-        Config {
-            static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
-            workers: default_workers(),
-        }
-    }
-
-    /// The defaults, overridden by `STATIC_DIR` and `WORKERS` if set.
-    pub fn from_env() -> Result<Config, String> {
-        let mut config = Config::new();
-        if let Some(dir) = std::env::var_os("STATIC_DIR") {
-            config.static_dir = PathBuf::from(dir);
-        }
-        if let Ok(text) = std::env::var("WORKERS") {
-            config.workers = match text.parse::<usize>() {
-                Ok(workers @ 1..=1024) => workers,
-                _ => {
-                    return Err(format!(
-                        "WORKERS={text:?}: expected a number from 1 to 1024"
-                    ))
-                }
-            };
-        }
-        Ok(config)
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config::new()
-    }
-}
-
-// ANCHOR: default_workers
-/// Four workers per CPU core. Our workers mostly *wait*
-/// (for the network, for the disk), so more workers than cores keeps the
-/// cores busy. Why not a thousand? Each thread costs memory for its stack
-/// and time to start, and all of them start before we accept the first
-/// connection: a pool of hundreds makes every start-up slower, and each
-/// idle keep-alive client still ties up one of them (see the chapter).
-pub fn default_workers() -> usize {
-    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    cores * 4
-}
-// ANCHOR_END: default_workers
-// ANCHOR_END: config
 
 // ANCHOR: serve
 /// Accepts connections forever and hands each to the pool. The accepting
@@ -126,6 +62,8 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                     }
                 });
             }
+            // Shortcut: an error that repeats (out of file descriptors)
+            // makes this loop spin; stage 06 pauses and backs off.
             Err(error) => eprintln!("accept failed: {error}"),
         }
     }

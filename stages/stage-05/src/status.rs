@@ -1,4 +1,13 @@
 //! [`Status`]: the status codes this server sends, as a type.
+//!
+//! A status code is not just any number. If it were a `u16`, a typo such as
+//! `Response::error(4040)` would compile and go out on the wire with a made-up
+//! reason phrase. As an enum, only the codes listed here exist, and the
+//! compiler checks that each one has its reason phrase. (httparse does the
+//! same on the reading side: its `Status` and `Error` are types, not numbers.)
+//!
+//! New since stage 03: `MovedPermanently` (a directory without its slash)
+//! and `Forbidden` (a path that tries to leave the root).
 
 // ANCHOR: status
 /// Every status code this stage sends. `Status::NotFound.code()` is `404`.

@@ -1,11 +1,10 @@
 //! [`Config`]: everything the server can be told from outside, read from
 //! the environment by [`Config::from_env`].
 //!
-//! New since stage 05 (where `Config` lived in lib.rs): the limits and
-//! timeouts, each with the attack it stops. Reading the environment is
-//! `main`'s business, not the server's: the library takes a `Config` as a
-//! parameter, so a test builds one in code and never touches the process's
-//! environment.
+//! New since stage 05: the limits and timeouts, each with the attack it
+//! stops, and `parse_in_range` for numbers of any type. Reading the
+//! environment is `main`'s business, not the server's: the library takes a
+//! `Config` as a parameter, so a test builds one in code.
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;

@@ -1,6 +1,7 @@
 //! [`Response`] → bytes out: a status line, headers, a blank line, a body.
 //!
-//! New since stage 05: only the reason phrases for 408, 501 and 503.
+//! New since stage 04: the `Connection` header says whether the connection
+//! stays open (keep-alive) or closes after this response.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
