@@ -278,6 +278,30 @@ fn read_body(
 mod tests {
     use super::*;
 
+    /// The status a request is refused with, if it is.
+    fn rejection(bytes: &[u8]) -> Option<Status> {
+        match read_request(&mut &bytes[..]) {
+            Err(RequestError::Reject(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_target_of_exactly_the_cap_is_accepted_and_one_byte_more_gets_414() {
+        let target_of = |length: usize| format!("/{}", "a".repeat(length - 1));
+        let request =
+            |target: String| format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        let at_cap = read_request(&mut &request(target_of(MAX_TARGET_BYTES))[..]);
+        assert_eq!(
+            at_cap.map(|request| request.path.len()).ok(),
+            Some(MAX_TARGET_BYTES)
+        );
+        assert_eq!(
+            rejection(&request(target_of(MAX_TARGET_BYTES + 1))),
+            Some(Status::UriTooLong)
+        );
+    }
+
     #[test]
     fn an_origin_form_target_splits_into_path_and_query() {
         assert_eq!(split_target("/a/b?x=1"), Some(("/a/b", Some("x=1"))));

@@ -568,6 +568,22 @@ mod tests {
     }
 
     #[test]
+    fn a_target_of_exactly_the_cap_is_accepted_and_one_byte_more_gets_414() {
+        let target_of = |length: usize| format!("/{}", "a".repeat(length - 1));
+        let request =
+            |target: String| format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        let at_cap = read_one(&request(target_of(MAX_TARGET_BYTES)));
+        assert_eq!(
+            at_cap.map(|request| request.path.len()).ok(),
+            Some(MAX_TARGET_BYTES)
+        );
+        assert_eq!(
+            rejection(&request(target_of(MAX_TARGET_BYTES + 1))),
+            Some(414)
+        );
+    }
+
+    #[test]
     fn a_chunked_body_is_decoded_and_extensions_and_trailers_are_ignored() {
         let request = read_one(
             b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
