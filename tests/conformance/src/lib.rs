@@ -677,7 +677,9 @@ pub fn render_changes(stages: &[Stage], index: usize) -> String {
 fn verdict(stage: &Stage, case: &Case) -> String {
     match stage.expectation(case) {
         Expectation::Pass => "pass".to_string(),
-        Expectation::KnownLimitation(known) => format!("fail → {}", known.fixed_in),
+        Expectation::KnownLimitation(known) => {
+            format!("fail → {}", known.fixed_in.trim_start_matches("stage-"))
+        }
         Expectation::NotApplicable => "–".to_string(),
     }
 }
@@ -698,7 +700,7 @@ fn render_rows(stages: &[Stage], cases: Vec<&Case>) -> String {
         table.push('\n');
     }
     table.push_str(
-        "\npass: passes · fail → stage-NN: a known limitation, fixed in that stage · \
+        "\npass: passes · fail → NN: a known limitation, fixed in stage NN · \
          –: does not apply (the stage serves no files)\n",
     );
     table
