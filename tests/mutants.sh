@@ -6,7 +6,7 @@
 # half an hour on 2 cores), so it is not part of .ci/run.
 #
 # Usage: tests/mutants.sh stage-NN [more cargo-mutants options]
-# Results: mutants.out/stage-NN/{caught,missed,timeout,unviable}.txt
+# Results: mutants.out/stage-NN/mutants.out/{caught,missed,timeout,unviable}.txt
 #
 # By default it runs the stage's own tests. Behaviour carried forward from
 # earlier stages is checked by the conformance suite, so a mutant only that
@@ -20,4 +20,5 @@ shift
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 # Its own target directory: two runs sharing one race on the build outputs.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/mutants}
+mkdir -p "mutants.out/$stage"
 cargo mutants --package "$stage" --timeout 60 --output "mutants.out/$stage" "$@"
