@@ -326,3 +326,26 @@ fn close_gracefully(mut stream: &TcpStream) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_about_the_listener_itself_stop_the_accept_loop() {
+        for broken in [libc::EBADF, libc::EINVAL, libc::ENOTSOCK, libc::EFAULT] {
+            assert!(listener_is_broken(&io::Error::from_raw_os_error(broken)));
+        }
+        // Out of descriptors, memory or buffers, or one connection that died
+        // in the queue: pause and try again.
+        for passing in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::ECONNABORTED,
+        ] {
+            assert!(!listener_is_broken(&io::Error::from_raw_os_error(passing)));
+        }
+    }
+}
