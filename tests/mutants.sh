@@ -25,10 +25,16 @@ mkdir -p "$out"
 # cargo-mutants exits non-zero when mutants are missed: that is a result
 # here, not a failure of the script.
 cargo mutants --package "$stage" --timeout 60 --output "$out" "$@" || true
+count() { if [ -f "$out/mutants.out/$1.txt" ]; then wc -l < "$out/mutants.out/$1.txt"; else echo 0; fi; }
+# The second pass lists the first pass's caught and unviable mutants together
+# in previously_caught.txt, so count the unviable ones now.
+unviable=$(count unviable)
 cargo mutants --package "$stage" --iterate --test-package conformance \
   --timeout 60 --output "$out" "$@" -- -- "$stage" || true
-# The second pass keeps what the first caught in previously_caught.txt.
-count() { cat "$out/mutants.out/$1.txt" 2>/dev/null | wc -l; }
-echo "$stage: caught $(( $(count caught) + $(count previously_caught) - $(count unviable) )) \
-(first pass and conformance), missed $(count missed), timeouts $(count timeout), \
-unviable $(count unviable); survivors: $out/mutants.out/missed.txt"
+caught=$(( $(count caught) + $(count previously_caught) - unviable ))
+missed=$(count missed)
+timeouts=$(count timeout)
+echo "$stage: $caught caught (by its own tests or the conformance suite)," \
+  "$missed missed, $timeouts timed out, $unviable unviable;" \
+  "caught $(( 100 * caught / (caught + missed + timeouts) ))% of the viable ones." \
+  "Survivors: $out/mutants.out/missed.txt"
