@@ -33,7 +33,7 @@ trap cleanup EXIT
 
 failures=0
 for stage in "${stages[@]}"; do
-  ADDR=127.0.0.1:0 timeout 60 "target/debug/$stage" >"$work/out" 2>"$work/err" &
+  ADDR=127.0.0.1:0 timeout 60 "${CARGO_TARGET_DIR:-target}/debug/$stage" >"$work/out" 2>"$work/err" &
   server_pid=$!
   addr=
   for _ in $(seq 100); do
