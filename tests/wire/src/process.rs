@@ -89,17 +89,29 @@ fn keep_stderr(child: &mut Child) -> Arc<Mutex<String>> {
 pub fn binary_path(package: &str) -> PathBuf {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+    let debug_dir = target_debug_dir();
     if !built.iter().any(|name| name == package) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        // Build the workspace this test runs in (cargo tells a running test
+        // its package's folder), into the target folder we run binaries
+        // from: a copy of the tree (cargo-mutants makes one) must test its
+        // own sources, never a binary built from another copy.
+        let package_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let target_dir = debug_dir
+            .parent()
+            .expect("target/debug has a parent folder");
         let status = Command::new(cargo)
             .args(["build", "--quiet", "--package", package, "--bin", package])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(package_dir)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build --package {package} failed");
         built.push(package.to_string());
     }
-    target_debug_dir().join(package)
+    debug_dir.join(package)
 }
 
 /// The `target/debug` folder this test binary was built into: tests run
