@@ -232,17 +232,21 @@ pub const CASES: &[Case] = &[
             // A client still uploading when the answer comes (a big form, a
             // slow link) must not be reset: the server lingers, reading and
             // discarding, for up to a second. A server that closed with our
-            // bytes unread has reset the connection by now, and this write
-            // fails.
-            thread::sleep(Duration::from_millis(50));
-            stream
-                .write_all(b"X-Late: still sending\r\n")
-                .map_err(|error| {
-                    format!(
-                        "reset while the client was still sending: {:?}",
-                        error.kind()
-                    )
-                })
+            // bytes unread has reset the connection, and a write fails: the
+            // second one at the latest, since a write to a socket that is
+            // gone is what makes the peer answer with a reset.
+            for pause in [50, 200] {
+                thread::sleep(Duration::from_millis(pause));
+                stream
+                    .write_all(b"X-Late: still sending\r\n")
+                    .map_err(|error| {
+                        format!(
+                            "reset while the client was still sending: {:?}",
+                            error.kind()
+                        )
+                    })?;
+            }
+            Ok(())
         }),
     },
     Case {
