@@ -286,6 +286,59 @@ mod tests {
         }
     }
 
+    /// A request with one header, `X-Pad`, long enough that the whole head
+    /// is `length` bytes.
+    fn head_of(length: usize) -> Vec<u8> {
+        let start = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+        let end = b"\r\n\r\n";
+        let mut head = start.to_vec();
+        head.resize(length - end.len(), b'p');
+        head.extend_from_slice(end);
+        head
+    }
+
+    #[test]
+    fn what_real_clients_send_fits_the_caps() {
+        // A browser with big cookies sends an 8 KiB head; links with
+        // tracking parameters run to 2 KiB; a form post to tens of KiB.
+        assert!(read_request(&mut &head_of(8 * 1024)[..]).is_ok());
+        let long_url = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "q".repeat(2048));
+        assert!(read_request(&mut long_url.as_bytes()).is_ok());
+        let mut form =
+            b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n".to_vec();
+        form.resize(form.len() + 40_000, b'f');
+        assert_eq!(
+            read_request(&mut &form[..]).map(|r| r.body.len()).ok(),
+            Some(40_000)
+        );
+    }
+
+    #[test]
+    fn a_head_of_exactly_the_cap_is_read_and_one_byte_more_gets_431() {
+        assert!(read_request(&mut &head_of(MAX_HEAD_BYTES)[..]).is_ok());
+        assert_eq!(
+            rejection(&head_of(MAX_HEAD_BYTES + 1)),
+            Some(Status::RequestHeaderFieldsTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_body_of_exactly_the_cap_is_read_and_one_byte_more_gets_413() {
+        let post = |length: usize| {
+            let mut request =
+                format!("POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n")
+                    .into_bytes();
+            request.resize(request.len() + length, b'b');
+            request
+        };
+        let at_cap = read_request(&mut &post(MAX_BODY_BYTES)[..]);
+        assert_eq!(at_cap.map(|r| r.body.len()).ok(), Some(MAX_BODY_BYTES));
+        assert_eq!(
+            rejection(&post(MAX_BODY_BYTES + 1)),
+            Some(Status::ContentTooLarge)
+        );
+    }
+
     #[test]
     fn a_target_of_exactly_the_cap_is_accepted_and_one_byte_more_gets_414() {
         let target_of = |length: usize| format!("/{}", "a".repeat(length - 1));

@@ -87,6 +87,20 @@ fn a_symlink_that_stays_inside_the_root_is_served() {
 }
 
 #[test]
+fn a_named_pipe_gets_404_instead_of_hanging_the_server() {
+    let (addr, fixture) = start_server_on_fixture();
+    let fifo = fixture.root().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    // Opening a FIFO for reading waits for a writer that never comes: a
+    // server that opened it would never answer (wire gives up after 5 s).
+    assert_eq!(get(addr, "/pipe").status(), Some(404));
+}
+
+#[test]
 fn a_missing_file_gets_404() {
     let (addr, _fixture) = start_server_on_fixture();
     let reply = get(addr, "/missing.html");
