@@ -211,7 +211,8 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_of_zero_still_has_one_worker() {
+    fn a_pool_has_the_workers_asked_for_and_a_pool_of_zero_still_has_one() {
+        assert_eq!(ThreadPool::new(3).size(), 3);
         assert_eq!(ThreadPool::new(0).size(), 1);
     }
 }
