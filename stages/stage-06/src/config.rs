@@ -158,6 +158,12 @@ mod tests {
     }
 
     #[test]
+    fn the_default_is_four_workers_per_core() {
+        let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        assert_eq!(default_workers(), 4 * cores);
+    }
+
+    #[test]
     fn no_variables_give_the_defaults() {
         assert_eq!(config_from(&[]), Ok(Config::new()));
     }

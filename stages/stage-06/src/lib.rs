@@ -281,10 +281,8 @@ fn wait_for_bytes(stream: &TcpStream, patience: Duration) -> io::Result<bool> {
             Ok(0) => Ok(false),
             Ok(_) => Ok(true),
             Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                Ok(false)
-            }
-            // A reset from the client: it is gone.
+            // The time ran out (`WouldBlock` or `TimedOut`, by platform), or
+            // a reset from the client: either way, nothing is coming.
             Err(_) => Ok(false),
         };
     }

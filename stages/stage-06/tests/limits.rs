@@ -271,15 +271,18 @@ fn a_request_stuck_at_shutdown_is_cut_off_at_the_drain_deadline() {
         ..quick_config()
     };
     let server = TestServer::start(config);
-    // Half a request: its worker waits for the rest until the request timeout.
-    let mut stuck = wire::connect(server.addr);
-    wire::send(&mut stuck, b"GET /health HTTP/1.1\r\n");
+    // Two half requests: their workers wait for the rest until the request
+    // timeout.
+    let mut stuck = [wire::connect(server.addr), wire::connect(server.addr)];
+    for client in &mut stuck {
+        wire::send(client, b"GET /health HTTP/1.1\r\n");
+    }
     thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     assert_eq!(
         server.stop(),
         Drained::CutOff {
-            open_connections: 1
+            open_connections: 2
         }
     );
     // The drain deadline (1 s), not the request timeout (30 s), ended it.

@@ -103,6 +103,7 @@ fn a_request_in_flight_at_sigterm_gets_its_full_response_and_the_process_exits_0
     thread::sleep(Duration::from_millis(100));
 
     server.send_signal("-TERM");
+    server.wait_for_log("SIGTERM: shutting down gracefully");
     server.wait_for_log("stopped accepting");
 
     // New connections are refused now that the listener is closed.
@@ -171,6 +172,7 @@ fn a_second_signal_exits_at_once() {
     thread::sleep(Duration::from_millis(100));
 
     server.send_signal("-INT");
+    server.wait_for_log("SIGINT: shutting down gracefully");
     server.wait_for_log("stopped accepting");
     server.send_signal("-INT");
     let status = server
