@@ -9,9 +9,12 @@
 # Results: mutants.out/stage-NN/mutants.out/{caught,missed,timeout,unviable}.txt
 #
 # Two passes, because a stage is tested in two places:
-# 1. every mutant against the stage's own tests (what the stage adds);
-# 2. the mutants that survived, against the conformance suite for this stage
-#    (what the stage carries forward: `cargo test -p conformance -- stage-NN`).
+# 1. the mutants against the stage's own tests (what the stage adds);
+# 2. the survivors against the conformance suite for this stage (what the
+#    stage carries forward: `cargo test -p conformance -- stage-NN`).
+# Both passes skip mutants an earlier run already caught (--iterate), so
+# running it again after adding tests re-tests only the survivors. For a
+# fresh start, delete mutants.out/stage-NN.
 # What survives both is listed in tests/README.md, killed or accepted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,20 +24,24 @@ command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 # Its own target directory: two runs sharing one race on the build outputs.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/mutants}
 out="mutants.out/$stage"
+results="$out/mutants.out"
 mkdir -p "$out"
+count() { if [ -f "$results/$1.txt" ]; then wc -l < "$results/$1.txt"; else echo 0; fi; }
 # cargo-mutants exits non-zero when mutants are missed: that is a result
 # here, not a failure of the script.
-cargo mutants --package "$stage" --timeout 60 --output "$out" "$@" || true
-count() { if [ -f "$out/mutants.out/$1.txt" ]; then wc -l < "$out/mutants.out/$1.txt"; else echo 0; fi; }
-# The second pass lists the first pass's caught and unviable mutants together
-# in previously_caught.txt, so count the unviable ones now.
-unviable=$(count unviable)
+cargo mutants --package "$stage" --iterate --timeout 60 --output "$out" "$@" || true
+# Later runs list unviable mutants among the previously caught ones: keep
+# the first run's list to count them.
+[ -f "$out/unviable.txt" ] || cp "$results/unviable.txt" "$out/unviable.txt"
 cargo mutants --package "$stage" --iterate --test-package conformance \
   --timeout 60 --output "$out" "$@" -- -- "$stage" || true
-caught=$(( $(count caught) + $(count previously_caught) - unviable ))
+total=$(cargo mutants --package "$stage" --list "$@" | wc -l)
+unviable=$(wc -l < "$out/unviable.txt")
 missed=$(count missed)
 timeouts=$(count timeout)
-echo "$stage: $caught caught (by its own tests or the conformance suite)," \
-  "$missed missed, $timeouts timed out, $unviable unviable;" \
-  "caught $(( 100 * caught / (caught + missed + timeouts) ))% of the viable ones." \
-  "Survivors: $out/mutants.out/missed.txt"
+viable=$((total - unviable))
+caught=$((viable - missed - timeouts))
+echo "$stage: $total mutants, $unviable unviable; of the $viable viable:" \
+  "$caught caught, $timeouts made the tests hang (a timeout fails CI too)," \
+  "$missed missed: $(( 100 * (caught + timeouts) / viable ))% detected." \
+  "Survivors: $results/missed.txt"
