@@ -224,6 +224,58 @@ fn close_gracefully(mut stream: TcpStream) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// A reader that fails every other read with `Interrupted`, the way a
+    /// read fails when a signal arrives while it waits (signal(7)), and
+    /// hands out one byte at a time in between. The right answer to
+    /// `Interrupted` is to read again; any other error ends the request.
+    struct Interrupting<'a> {
+        bytes: &'a [u8],
+        interrupt_next: bool,
+        then_fail_with: Option<io::ErrorKind>,
+    }
+
+    impl<'a> Interrupting<'a> {
+        fn new(bytes: &'a [u8]) -> Self {
+            Interrupting {
+                bytes,
+                interrupt_next: true,
+                then_fail_with: None,
+            }
+        }
+    }
+
+    impl Read for Interrupting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.interrupt_next {
+                self.interrupt_next = false;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            self.interrupt_next = true;
+            if self.bytes.is_empty() {
+                if let Some(kind) = self.then_fail_with {
+                    return Err(kind.into());
+                }
+            }
+            let n = out.len().min(1).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_interrupted_by_a_signal_is_tried_again_and_other_errors_end_it() {
+        let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let head = read_request_head(&mut Interrupting::new(request));
+        assert_eq!(head.map(|head| head.target).ok().as_deref(), Some("/"));
+        let mut reset = Interrupting::new(b"GET / HT");
+        reset.then_fail_with = Some(io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            read_request_head(&mut reset),
+            Err(HeadError::Io(_))
+        ));
+    }
+
     /// A reader that hands out its bytes in pieces of at most `piece` bytes,
     /// the way a slow network would.
     struct Trickle<'a> {

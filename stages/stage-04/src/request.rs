@@ -278,6 +278,67 @@ fn read_body(
 mod tests {
     use super::*;
 
+    /// A reader that fails every other read with `Interrupted`, the way a
+    /// read fails when a signal arrives while it waits (signal(7)), and
+    /// hands out one byte at a time in between. The right answer to
+    /// `Interrupted` is to read again; any other error ends the request.
+    struct Interrupting<'a> {
+        bytes: &'a [u8],
+        interrupt_next: bool,
+        then_fail_with: Option<io::ErrorKind>,
+    }
+
+    impl<'a> Interrupting<'a> {
+        fn new(bytes: &'a [u8]) -> Self {
+            Interrupting {
+                bytes,
+                interrupt_next: true,
+                then_fail_with: None,
+            }
+        }
+    }
+
+    impl Read for Interrupting<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.interrupt_next {
+                self.interrupt_next = false;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            self.interrupt_next = true;
+            if self.bytes.is_empty() {
+                if let Some(kind) = self.then_fail_with {
+                    return Err(kind.into());
+                }
+            }
+            let n = out.len().min(1).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_interrupted_by_a_signal_is_tried_again_and_other_errors_end_it() {
+        let request = b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        let read = read_request(&mut Interrupting::new(request));
+        assert_eq!(
+            read.map(|request| request.body).ok(),
+            Some(b"hello".to_vec())
+        );
+        let mut reset = Interrupting::new(b"GET / HT");
+        reset.then_fail_with = Some(io::ErrorKind::ConnectionReset);
+        assert!(matches!(read_request(&mut reset), Err(RequestError::Io(_))));
+    }
+
+    #[test]
+    fn a_client_that_hangs_up_inside_the_body_closed_early() {
+        let request = b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
+        assert!(matches!(
+            read_request(&mut &request[..]),
+            Err(RequestError::ClosedEarly)
+        ));
+    }
+
     /// The status a request is refused with, if it is.
     fn rejection(bytes: &[u8]) -> Option<Status> {
         match read_request(&mut &bytes[..]) {
