@@ -38,8 +38,9 @@ impl Connections {
         Arc::new(Connections::default())
     }
 
-    /// Counts `socket` as open, unless `max` connections are open already
-    /// (then `None`: the caller refuses it). The returned guard removes the
+    /// Counts `socket` as open, unless `max` connections are open already,
+    /// or the process is out of file descriptors for the register's copy
+    /// (then `None`: the caller refuses it, busy). The returned guard removes the
     /// connection from the register when it is dropped, however the
     /// connection ends, so the count can never drift.
     pub fn register(self: &Arc<Self>, socket: &TcpStream, max: usize) -> Option<ConnectionGuard> {

@@ -1,7 +1,9 @@
-//! Graceful shutdown, tested on the real binary with real signals: a request
-//! in flight when SIGTERM arrives still gets its full response, a new
+//! The real binary as a process. Graceful shutdown, with real signals: a
+//! request in flight when SIGTERM arrives still gets its full response, a new
 //! connection after it is refused, idle keep-alive connections do not hold
-//! the exit up, and the process exits 0 within its drain deadline.
+//! the exit up, and the process exits 0 within its drain deadline. And
+//! running out of file descriptors, which a library test cannot do to its
+//! own process.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,7 +24,23 @@ impl Server {
     /// Starts the binary with extra environment variables, and waits for its
     /// `listening on http://ADDR` line.
     fn start(env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stage-06"))
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_stage-06")), env)
+    }
+
+    /// Starts the binary allowed at most `limit` open file descriptors
+    /// (`ulimit -n`), so a test can run it out of them.
+    fn start_with_descriptor_limit(env: &[(&str, &str)], limit: u32) -> Server {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {limit} && exec \"$0\""),
+            env!("CARGO_BIN_EXE_stage-06"),
+        ]);
+        Server::spawn(shell, env)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Server {
+        let mut child = command
             .env("ADDR", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -179,4 +197,33 @@ fn a_second_signal_exits_at_once() {
         .wait_for_exit(Duration::from_secs(10))
         .expect("the second signal ends the process");
     assert_eq!(status.code(), Some(130), "128 + SIGINT");
+}
+
+#[test]
+fn running_out_of_file_descriptors_gets_503s_and_the_server_recovers() {
+    // 40 descriptors: a few for the process itself, and two for each open
+    // connection (the socket and the register's copy).
+    let server = Server::start_with_descriptor_limit(&[("MAX_CONNECTIONS", "1000")], 40);
+    // More connections than that, all idle. Once the descriptors run out,
+    // the register cannot copy a new socket, and the connection gets the
+    // same fast 503 as one beyond MAX_CONNECTIONS: the server is busy, not
+    // broken.
+    let mut hogs: Vec<TcpStream> = (0..40)
+        .map(|_| wire::connect_with_timeout(server.addr, Duration::from_millis(300)))
+        .collect();
+    let refused = hogs
+        .iter_mut()
+        .map(wire::read_reply)
+        .filter(|reply| reply.status() == Some(503))
+        .count();
+    assert!(refused > 0, "no connection was refused with 503");
+    // The descriptors come back when the hogs leave, and the server serves
+    // again.
+    drop(hogs);
+    let mut client = wire::connect_with_timeout(server.addr, Duration::from_secs(5));
+    wire::send(
+        &mut client,
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(wire::read_response(&mut client, false).status(), Some(200));
 }
