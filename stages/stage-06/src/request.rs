@@ -805,6 +805,14 @@ mod tests {
             read_one(&exactly).map(|request| request.body).ok(),
             Some(b"hello".to_vec())
         );
+        // The same, a byte at a time: the cap must also hold while the line
+        // is still arriving and its end is not in the buffer yet.
+        let trickled =
+            RequestReader::new(Interrupting::new(&exactly)).read_request(Duration::from_secs(5));
+        assert_eq!(
+            trickled.map(|request| request.body).ok(),
+            Some(b"hello".to_vec())
+        );
         let one_more = chunked(&[(line_of(MAX_CHUNK_LINE_BYTES + 1), b"hello".to_vec())]);
         assert_eq!(rejection(&one_more), Some(400));
     }
