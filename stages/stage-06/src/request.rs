@@ -277,7 +277,10 @@ impl<S: Source> RequestReader<S> {
                 self.buffer.drain(..end + 2);
                 return Ok(line);
             }
-            if self.buffer.len() > max {
+            // No CRLF yet. `max` bytes and a CR may still be a line of
+            // exactly `max` bytes whose LF is on its way; one byte more
+            // cannot be.
+            if self.buffer.len() > max + 1 {
                 return Err(RequestError::Reject(too_long_status));
             }
             self.fill_up_to(max + 2)?;
