@@ -328,6 +328,11 @@ mod tests {
         let mut reset = Interrupting::new(b"GET / HT");
         reset.then_fail_with = Some(io::ErrorKind::ConnectionReset);
         assert!(matches!(read_request(&mut reset), Err(RequestError::Io(_))));
+        // A reset inside the body is an error too, not a polite hang-up.
+        let mut reset =
+            Interrupting::new(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhe");
+        reset.then_fail_with = Some(io::ErrorKind::ConnectionReset);
+        assert!(matches!(read_request(&mut reset), Err(RequestError::Io(_))));
     }
 
     #[test]
