@@ -183,6 +183,12 @@ pub const EXCHANGES: &[Exchange] = &[
         request: close!("GET /static/app.css HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
+        id: "head-of-a-file",
+        since: "stage-04",
+        changed_in: &[],
+        request: close!("HEAD /static/app.css HTTP/1.1\r\nHost: localhost\r\n"),
+    },
+    Exchange {
         id: "directory-without-slash",
         since: "stage-04",
         changed_in: &[],

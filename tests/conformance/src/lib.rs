@@ -167,22 +167,27 @@ pub enum Talk {
     Traversal(&'static str),
     /// A conversation of its own; `Err` says what went wrong.
     Scripted(fn(SocketAddr) -> Result<(), String>),
+    /// A conversation with a stage that serves files, which may change the
+    /// files under the static root (given) while it talks.
+    ScriptedWithFiles(fn(SocketAddr, &Path) -> Result<(), String>),
 }
 
 impl Case {
-    /// Only the traversal cases need a stage that serves files.
+    /// Only the cases about files need a stage that serves files.
     pub fn needs_files(&self) -> bool {
-        matches!(self.talk, Talk::Traversal(_))
+        matches!(self.talk, Talk::Traversal(_) | Talk::ScriptedWithFiles(_))
     }
 
-    /// Talks to the server at `addr`; `Err` says what went wrong.
-    pub fn run(&self, addr: SocketAddr) -> Result<(), String> {
+    /// Talks to the server at `addr`, which serves `static_root`; `Err`
+    /// says what went wrong.
+    pub fn run(&self, addr: SocketAddr, static_root: &Path) -> Result<(), String> {
         match self.talk {
             Talk::OneRequest(request, status) => {
                 expect_status(wire::exchange_one(addr, request), status)
             }
             Talk::Traversal(path) => expect_refused(addr, path),
             Talk::Scripted(talk) => talk(addr),
+            Talk::ScriptedWithFiles(talk) => talk(addr, static_root),
         }
     }
 }
@@ -497,6 +502,59 @@ pub const CASES: &[Case] = &[
         }),
     },
     Case {
+        id: "named-pipe",
+        conversation: "`GET` a named pipe (FIFO) under the static root",
+        expected: "404 within 1 s (opening it would wait for a writer)",
+        talk: Talk::ScriptedWithFiles(|addr, root| {
+            let made = std::process::Command::new("mkfifo")
+                .arg(root.join("pipe"))
+                .status()
+                .map_err(|error| format!("mkfifo: {error}"))?;
+            if !made.success() {
+                return Err("mkfifo failed".to_string());
+            }
+            let mut client = wire::connect_with_timeout(addr, Duration::from_secs(1));
+            wire::send(
+                &mut client,
+                b"GET /pipe HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            );
+            let reply = wire::read_response(&mut client, false);
+            if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
+                return Err("no answer within 1 s".to_string());
+            }
+            expect_status(reply, 404)
+        }),
+    },
+    Case {
+        id: "file-shrinks-mid-send",
+        conversation: "A 32 MiB file is cut short while it is being sent",
+        expected: "the response stops short and the connection closes",
+        talk: Talk::ScriptedWithFiles(|addr, root| {
+            let path = root.join("big.bin");
+            fs::write(&path, vec![b'x'; 32 << 20]).map_err(|error| error.to_string())?;
+            let mut client = wire::connect_with_timeout(addr, Duration::from_secs(3));
+            wire::send(
+                &mut client,
+                b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            );
+            // We read nothing yet, so the server is stuck writing well before
+            // the end of the file: now the file shrinks to 10 bytes.
+            thread::sleep(Duration::from_millis(200));
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|file| file.set_len(10))
+                .map_err(|error| error.to_string())?;
+            // The `Content-Length` it announced can no longer be kept. A
+            // server that kept the connection open would leave us waiting
+            // for bytes that never come, or read the next response as body.
+            match wire::read_reply(&mut client).ending {
+                Ending::TimedOut => Err("still open after 3 s".to_string()),
+                _ => Ok(()),
+            }
+        }),
+    },
+    Case {
         id: "traversal-dot-dot",
         conversation: "`GET /../secret.txt`",
         expected: "refused, no byte of the file",
@@ -648,7 +706,7 @@ impl Stage {
         }
         let fixture = StaticFixture::create();
         let server = self.start(&fixture.root());
-        judge(expectation, case.run(server.addr()))
+        judge(expectation, case.run(server.addr(), &fixture.root()))
     }
 }
 
