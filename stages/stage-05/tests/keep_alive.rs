@@ -33,6 +33,29 @@ fn three_requests_on_one_connection_get_three_responses() {
 }
 
 #[test]
+fn after_a_file_the_connection_serves_the_next_request() {
+    // Files are streamed (`io::copy`), not sent from memory: the stream
+    // must end exactly at the file's end for the next response to follow.
+    let root = tempfile::tempdir().expect("temp dir");
+    std::fs::write(root.path().join("a.txt"), "A\n").expect("write a.txt");
+    let config = stage_05::Config {
+        static_dir: root.path().to_path_buf(),
+        ..stage_05::Config::new()
+    };
+    let mut stream = wire::connect(wire::start(move |listener| {
+        stage_05::serve(listener, config)
+    }));
+    wire::send(
+        &mut stream,
+        b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let file = wire::read_response(&mut stream, false);
+    assert_eq!((file.status(), file.body()), (Some(200), &b"A\n"[..]));
+    wire::send(&mut stream, GET_HEALTH);
+    assert_eq!(wire::read_response(&mut stream, false).status(), Some(200));
+}
+
+#[test]
 fn connection_close_is_honoured() {
     let mut stream = wire::connect(start_server(2));
     wire::send(

@@ -222,6 +222,13 @@ pub const EXCHANGES: &[Exchange] = &[
                    HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     },
     Exchange {
+        id: "a-file-then-more-on-one-connection",
+        since: "stage-05",
+        changed_in: &[],
+        request: b"GET /static/app.css HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                   GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    },
+    Exchange {
         id: "http-1-0-keep-alive",
         since: "stage-05",
         changed_in: &[],
