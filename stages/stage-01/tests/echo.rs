@@ -54,3 +54,11 @@ fn a_peer_that_hangs_up_while_we_are_still_writing_does_not_stop_the_server() {
     assert_eq!(reply.bytes, b"next, please\n");
     assert_eq!(reply.ending, wire::Ending::Closed);
 }
+
+#[test]
+fn the_binary_says_where_it_listens_and_echoes() {
+    // What `cargo run -p stage-01` starts: the real `main`, with `ADDR`.
+    let server = wire::StageProcess::start("stage-01", &[]);
+    let reply = wire::exchange_then_half_close(server.addr(), b"hi\n");
+    assert_eq!(reply.bytes, b"hi\n");
+}
