@@ -821,6 +821,46 @@ mod tests {
     }
 
     #[test]
+    fn one_byte_chunks_eight_digit_sizes_and_blanks_before_an_extension_are_read() {
+        for body in [
+            "1\r\nh\r\n1\r\ni\r\n0\r\n\r\n",  // one byte at a time
+            "00000002\r\nhi\r\n0\r\n\r\n",    // eight digits, the most we take
+            "2 \t;note=x\r\nhi\r\n0\r\n\r\n", // blanks before the `;`
+        ] {
+            let request =
+                format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+            let read = read_one(request.as_bytes()).map(|request| request.body);
+            assert_eq!(read.ok(), Some(b"hi".to_vec()), "{body:?}");
+            // And a byte at a time, so every "read more" path runs.
+            let trickled = RequestReader::new(Interrupting::new(request.as_bytes()))
+                .read_request(Duration::from_secs(5))
+                .map(|request| request.body);
+            assert_eq!(trickled.ok(), Some(b"hi".to_vec()), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn trailers_up_to_the_head_cap_are_read_and_one_byte_more_gets_431() {
+        // A trailer line and its CRLF, leaving `room` bytes of the cap for
+        // the empty line that ends the trailers.
+        let with_trailer = |room: usize| {
+            let mut request =
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n"
+                    .to_vec();
+            request.extend(std::iter::repeat_n(b'T', MAX_HEAD_BYTES - 2 - room));
+            request.extend_from_slice(b"\r\n\r\n");
+            request
+        };
+        let with_room = read_one(&with_trailer(1)).map(|request| request.body);
+        assert_eq!(with_room.ok(), Some(b"hi".to_vec()));
+        let trickled = RequestReader::new(Interrupting::new(&with_trailer(1)))
+            .read_request(Duration::from_secs(5))
+            .map(|request| request.body);
+        assert_eq!(trickled.ok(), Some(b"hi".to_vec()));
+        assert_eq!(rejection(&with_trailer(0)), Some(431));
+    }
+
+    #[test]
     fn an_empty_chunk_size_line_is_refused() {
         assert_eq!(parse_chunk_size(b""), None);
         assert_eq!(parse_chunk_size(b";ext"), None);

@@ -115,6 +115,21 @@ fn a_slowloris_client_gets_408_while_others_are_served() {
 }
 
 #[test]
+fn a_client_that_stops_halfway_through_its_head_gets_408() {
+    // Not a trickle: nothing more comes at all. The socket's read timeout,
+    // set to what is left of the request's deadline, must wake the worker
+    // up. (A long idle timeout, so that the read timeout the idle wait left
+    // on the socket cannot do it instead.)
+    let config = Config {
+        idle_timeout: Duration::from_secs(30),
+        ..quick_config()
+    };
+    let mut stalled = wire::connect(start(config));
+    wire::send(&mut stalled, b"GET /health HTTP/1.1\r\nHost: local");
+    assert_eq!(wire::read_reply(&mut stalled).status(), Some(408));
+}
+
+#[test]
 fn an_idle_keep_alive_connection_is_closed_and_frees_its_worker() {
     let config = Config {
         workers: 1,
