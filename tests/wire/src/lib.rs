@@ -13,6 +13,11 @@
 //!
 //! Every socket it opens has read and write timeouts, so a server that hangs
 //! makes a test fail after a few seconds instead of hanging the suite.
+//!
+//! Also here, so that no test suite has its own copy: [`StageProcess`] (a
+//! stage's real binary on a free port, for the conformance suite and the
+//! transcripts), [`StaticFixture`] (the one folder of files where every path
+//! traversal has a real target) and [`reset`] (close with RST, not FIN).
 
 mod fixture;
 mod process;
