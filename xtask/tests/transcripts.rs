@@ -4,7 +4,7 @@
 //! Each transcript gets its own server: the stage's real binary, started on
 //! a free port with its defaults, so transcripts never share state and run
 //! side by side, and a new stage needs nothing here but its transcript. Fails with a
-//! diff for every stale transcript; `UPDATE_GENERATED=1 cargo test --workspace`
+//! diff for every stale transcript; `INSTA_UPDATE=always cargo test --workspace`
 //! rewrites the outputs (the commands are kept as written).
 
 use std::path::PathBuf;
