@@ -318,9 +318,13 @@ mod tests {
 
     #[test]
     fn exchange_ids_are_unique() {
-        let mut ids: Vec<_> = EXCHANGES.iter().map(|exchange| exchange.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        assert_eq!(ids.len(), EXCHANGES.len());
+        let ids = EXCHANGES.iter().map(|exchange| exchange.id);
+        assert_eq!(crate::repeated_ids(ids), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_repeated_id_is_reported_once() {
+        let ids = ["a", "b", "a", "a", "c"].into_iter();
+        assert_eq!(crate::repeated_ids(ids), ["a"]);
     }
 }
