@@ -4,8 +4,9 @@
 //! New since stage 05, all in this file unless noted:
 //! - [`Config`] grows the limits and timeouts, each with the attack it stops,
 //!   and moves to its own module, [`config`];
-//! - the accept loop refuses connections beyond the cap with a fast 503,
-//!   backs off when `accept` fails, and stops when the [`Shutdown`] it was
+//! - the accept loop refuses connections beyond the cap with a fast 503
+//!   (also when the process runs out of file descriptors, thanks to a
+//!   spare one it keeps), backs off when `accept` fails, and stops when the [`Shutdown`] it was
 //!   given is requested (`main` requests it on SIGTERM or Ctrl-C);
 //! - a connection is closed after an idle timeout, a request must arrive
 //!   whole before a deadline (408), a write must progress, and a connection
@@ -24,6 +25,7 @@ pub mod shutdown;
 pub mod static_files;
 pub mod status;
 
+use std::fs::File;
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -102,6 +104,7 @@ pub fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) -> io::R
     });
 
     let mut accept_pause = FIRST_ACCEPT_PAUSE;
+    let mut spare_descriptor = reserve_descriptor();
     for connection in listener.incoming() {
         // Woken up to stop (the connection is our own wake-up call, or a
         // client arriving just too late: either way, not served).
@@ -114,11 +117,28 @@ pub fn serve(listener: TcpListener, config: Config, shutdown: Shutdown) -> io::R
                 stream
             }
             Err(error) if listener_is_broken(&error) => return Err(error),
+            // ANCHOR: spare_descriptor
+            Err(error) if is_out_of_descriptors(&error) && spare_descriptor.is_some() => {
+                // The connection waits in the queue, and would wait there
+                // unanswered until a descriptor frees up. Give back our
+                // spare so `accept` can take it, answer 503 like any
+                // connection beyond the cap, then take the spare again.
+                drop(spare_descriptor.take());
+                if let Ok((stream, _)) = listener.accept() {
+                    if shared.shutdown.is_requested() {
+                        break;
+                    }
+                    refuse_busy(&stream);
+                }
+                spare_descriptor = reserve_descriptor();
+                continue;
+            }
+            // ANCHOR_END: spare_descriptor
             Err(error) => {
-                // Out of file descriptors, say: the error would repeat at
-                // once, so pause rather than spin at 100% CPU, longer each
-                // time it repeats, and try again: it passes when
-                // connections close.
+                // Out of memory, say, or out of descriptors with no spare
+                // left: the error would repeat at once, so pause rather
+                // than spin at 100% CPU, longer each time it repeats, and
+                // try again: it passes when connections close.
                 eprintln!("accept failed: {error}; trying again in {accept_pause:?}");
                 thread::sleep(accept_pause);
                 accept_pause = (accept_pause * 2).min(MAX_ACCEPT_PAUSE);
@@ -174,6 +194,20 @@ fn listener_is_broken(error: &io::Error) -> bool {
         error.raw_os_error(),
         Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EFAULT)
     )
+}
+
+/// Is this `accept` error "the process (or the whole system) has no file
+/// descriptor left for the new connection"?
+fn is_out_of_descriptors(error: &io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Holds one file descriptor in reserve (an open `/dev/null`), so that when
+/// the process runs out, the accept loop can free it, take the waiting
+/// connection and answer 503 instead of leaving the client hanging. `None`
+/// if even this one descriptor is not available.
+fn reserve_descriptor() -> Option<File> {
+    File::open("/dev/null").ok()
 }
 
 // ANCHOR: refuse_busy
@@ -344,6 +378,18 @@ mod tests {
             libc::ECONNABORTED,
         ] {
             assert!(!listener_is_broken(&io::Error::from_raw_os_error(passing)));
+        }
+    }
+
+    #[test]
+    fn only_running_out_of_descriptors_spends_the_spare_one() {
+        for out_of_descriptors in [libc::EMFILE, libc::ENFILE] {
+            assert!(is_out_of_descriptors(&io::Error::from_raw_os_error(
+                out_of_descriptors
+            )));
+        }
+        for other in [libc::ENOBUFS, libc::ENOMEM, libc::ECONNABORTED] {
+            assert!(!is_out_of_descriptors(&io::Error::from_raw_os_error(other)));
         }
     }
 }
