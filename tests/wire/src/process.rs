@@ -17,6 +17,7 @@ use std::thread;
 pub struct StageProcess {
     child: Child,
     addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
 }
 
 impl StageProcess {
@@ -47,12 +48,24 @@ impl StageProcess {
             let stderr = stderr.lock().map(|text| text.clone()).unwrap_or_default();
             panic!("{package} did not say where it listens; it printed {first_line:?}, stderr: {stderr}");
         };
-        StageProcess { child, addr }
+        StageProcess {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     /// Where the server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What the server has written to stderr so far (its first 64 KiB).
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

@@ -1,0 +1,388 @@
+//! Stage 07 on the wire: the user API, driven through the real binary. Each
+//! test starts its own server process, so each starts with no users.
+//!
+//! Every response of the contract (the book's API appendix) is a snapshot of
+//! the bytes on the wire, with the `Date` header and `created_at` redacted.
+
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use wire::{Reply, StageProcess};
+
+/// Starts stage 07 with these extra environment variables.
+fn server(variables: &[(&str, &str)]) -> StageProcess {
+    StageProcess::start("stage-07", variables)
+}
+
+/// A `POST /api/users` with this body, declared as JSON.
+fn sign_up_request(body: &str) -> Vec<u8> {
+    post("/api/users", "application/json", body.as_bytes())
+}
+
+fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+fn sign_up(server: &StageProcess, username: &str, password: &str) -> Reply {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    wire::exchange(server.addr(), &sign_up_request(&body))
+}
+
+/// The reply's body as JSON; panics (failing the test) if it is not JSON.
+fn json_body(reply: &Reply) -> serde_json::Value {
+    serde_json::from_slice(reply.body())
+        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", reply.show()))
+}
+
+/// Checks that `created_at` is an RFC 3339 time within a minute of now, and
+/// replaces it for the snapshot.
+fn redact_created_at(reply: &Reply) -> String {
+    let body = json_body(reply);
+    let created_at = body["created_at"].as_str().expect("created_at is a string");
+    let when = humantime::parse_rfc3339(created_at).expect("created_at is RFC 3339");
+    let age = SystemTime::now()
+        .duration_since(when)
+        .unwrap_or(Duration::ZERO);
+    assert!(age < Duration::from_secs(60), "created_at {created_at}");
+    reply.show().replace(created_at, "<created_at>")
+}
+
+#[test]
+fn signing_up_answers_201_with_the_user_and_where_to_find_it() {
+    let server = server(&[]);
+    let created = sign_up(&server, "alice", "correct horse");
+    insta::assert_snapshot!(created.show());
+    let location = created.header("Location").expect("a Location header");
+    let found = wire::exchange(server.addr(), &get(&location));
+    assert_eq!(found.status(), Some(200));
+    insta::assert_snapshot!(redact_created_at(&found));
+}
+
+#[test]
+fn no_response_ever_contains_the_password_or_its_hash() {
+    let server = server(&[]);
+    let password = "correct horse battery";
+    let replies = [
+        sign_up(&server, "alice", password),
+        wire::exchange(server.addr(), &get("/api/users/1")),
+        sign_up(&server, "alice", password),
+    ];
+    for reply in &replies {
+        for secret in [password.as_bytes(), b"argon2", b"$", b"hash"] {
+            assert!(!reply.contains(secret), "{}", reply.show());
+        }
+    }
+    assert_eq!(
+        replies.map(|reply| reply.status()),
+        [Some(201), Some(200), Some(409)]
+    );
+    // Nor does anything the server logs.
+    thread::sleep(Duration::from_millis(100));
+    let log = server.stderr();
+    assert!(log.contains("POST /api/users"), "the log: {log}");
+    assert!(!log.contains(password), "the log: {log}");
+    assert!(!log.contains("argon2"), "the log: {log}");
+}
+
+#[test]
+fn usernames_are_case_folded_so_alice_and_alice_in_capitals_conflict() {
+    let server = server(&[]);
+    let created = sign_up(&server, "Alice", "correct horse");
+    assert_eq!(json_body(&created)["username"], "alice");
+    let taken = sign_up(&server, "ALICE", "another password");
+    assert_eq!(taken.status(), Some(409));
+    insta::assert_snapshot!(taken.show());
+}
+
+/// Each body that `POST /api/users` refuses, with the status it gets. Each
+/// reply is also a snapshot, named after the case.
+const REFUSED_SIGN_UPS: &[(&str, &str, u16)] = &[
+    (
+        "malformed_json",
+        r#"{"username": "alice", "password": "#,
+        400,
+    ),
+    ("not_an_object", r#"["alice", "correct horse"]"#, 400),
+    (
+        "wrong_type",
+        r#"{"username": "alice", "password": 12345678}"#,
+        400,
+    ),
+    (
+        "unknown_field",
+        r#"{"username": "alice", "pasword": "x"}"#,
+        400,
+    ),
+    (
+        "duplicate_field",
+        r#"{"username": "alice", "password": "correct horse", "password": "other one"}"#,
+        400,
+    ),
+    ("missing_username", r#"{"password": "correct horse"}"#, 422),
+    ("missing_password", r#"{"username": "alice"}"#, 422),
+    (
+        "short_username",
+        r#"{"username": "al", "password": "correct horse"}"#,
+        422,
+    ),
+    (
+        "username_with_a_space",
+        r#"{"username": "al ice", "password": "correct horse"}"#,
+        422,
+    ),
+    (
+        "injection_as_a_username",
+        r#"{"username": "x'); DROP TABLE users;--", "password": "correct horse"}"#,
+        422,
+    ),
+    (
+        "short_password",
+        r#"{"username": "alice", "password": "1234567"}"#,
+        422,
+    ),
+];
+
+#[test]
+fn every_refused_sign_up_gets_a_json_error_that_says_why() {
+    let server = server(&[]);
+    for (name, body, status) in REFUSED_SIGN_UPS {
+        let reply = wire::exchange(server.addr(), &sign_up_request(body));
+        assert_eq!(reply.status(), Some(*status), "{name}:\n{}", reply.show());
+        assert_eq!(
+            reply.header("Content-Type").as_deref(),
+            Some("application/json"),
+            "{name}"
+        );
+        let error = json_body(&reply);
+        assert!(error["error"].is_string(), "{name}: {error}");
+        if *status == 422 {
+            assert!(error["field"].is_string(), "{name}: a 422 names the field");
+        }
+        insta::assert_snapshot!(*name, reply.show());
+    }
+    // None of them created a user.
+    let reply = wire::exchange(server.addr(), &get("/api/users/1"));
+    assert_eq!(reply.status(), Some(404));
+}
+
+#[test]
+fn a_password_of_the_wrong_type_is_not_echoed_in_the_error() {
+    let server = server(&[]);
+    let reply = wire::exchange(
+        server.addr(),
+        &sign_up_request(r#"{"username": "alice", "password": 31415926535}"#),
+    );
+    assert_eq!(reply.status(), Some(400));
+    assert!(!reply.contains(b"31415926535"), "{}", reply.show());
+}
+
+#[test]
+fn a_long_password_and_a_long_username_are_refused_by_the_caps() {
+    let server = server(&[]);
+    let long_password = sign_up(&server, "alice", &"x".repeat(129));
+    assert_eq!(long_password.status(), Some(422));
+    assert_eq!(json_body(&long_password)["field"], "password");
+    let at_the_cap = sign_up(&server, &"a".repeat(32), &"x".repeat(128));
+    assert_eq!(at_the_cap.status(), Some(201));
+    let long_name = sign_up(&server, &"a".repeat(33), "correct horse");
+    assert_eq!(json_body(&long_name)["field"], "username");
+}
+
+#[test]
+fn a_body_that_is_not_declared_as_json_gets_415() {
+    let server = server(&[]);
+    let body = br#"{"username": "alice", "password": "correct horse"}"#;
+    let form = wire::exchange(
+        server.addr(),
+        &post("/api/users", "application/x-www-form-urlencoded", body),
+    );
+    insta::assert_snapshot!(form.show());
+    let with_charset = wire::exchange(
+        server.addr(),
+        &post("/api/users", "application/json; charset=utf-8", body),
+    );
+    assert_eq!(with_charset.status(), Some(201));
+}
+
+#[test]
+fn client_text_in_an_error_is_escaped_as_json() {
+    // The message for an unknown field quotes the field's name, which the
+    // client chose: here it contains a quote and a backslash. Written by
+    // hand, the response would be broken JSON (see `json.rs`); serde
+    // escapes it.
+    let server = server(&[]);
+    let reply = wire::exchange(
+        server.addr(),
+        &sign_up_request(r#"{"user\"name\\": "alice"}"#),
+    );
+    assert_eq!(reply.status(), Some(400));
+    let error = json_body(&reply);
+    let message = error["error"].as_str().expect("a message");
+    assert!(message.contains(r#"user"name\"#), "{message}");
+}
+
+#[test]
+fn a_body_over_the_cap_gets_a_json_413_before_it_is_read() {
+    let server = server(&[]);
+    let mut client = wire::connect(server.addr());
+    let head = "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/json\r\nContent-Length: 65537\r\n\r\n";
+    wire::send(&mut client, head.as_bytes());
+    let reply = wire::read_reply(&mut client);
+    insta::assert_snapshot!(reply.show());
+}
+
+#[test]
+fn an_api_request_that_stops_halfway_through_its_body_gets_a_json_408() {
+    let server = server(&[("REQUEST_TIMEOUT_SECS", "0.3")]);
+    let mut client = wire::connect(server.addr());
+    let head = "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user";
+    wire::send(&mut client, head.as_bytes());
+    let reply = wire::read_reply(&mut client);
+    assert_eq!(reply.status(), Some(408));
+    assert_eq!(json_body(&reply)["error"], "Request Timeout");
+    // Outside the API, the same refusal stays plain text.
+    let mut client = wire::connect(server.addr());
+    wire::send(
+        &mut client,
+        b"POST /index.html HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{",
+    );
+    let reply = wire::read_reply(&mut client);
+    assert_eq!(reply.status(), Some(408));
+    assert_eq!(reply.body(), b"Request Timeout\n");
+}
+
+#[test]
+fn unknown_users_and_ids_that_are_not_numbers_get_404() {
+    let server = server(&[]);
+    sign_up(&server, "alice", "correct horse");
+    let unknown = wire::exchange(server.addr(), &get("/api/users/2"));
+    insta::assert_snapshot!(unknown.show());
+    for path in [
+        "/api/users/0",
+        "/api/users/abc",
+        "/api/users/01",
+        "/api/users/+1",
+        "/api/users/",
+        "/api/users/1/",
+        "/api/users/99999999999999999999",
+    ] {
+        let reply = wire::exchange(server.addr(), &get(path));
+        assert_eq!(reply.status(), Some(404), "{path}");
+        assert_eq!(json_body(&reply)["error"], "no such user", "{path}");
+    }
+}
+
+#[test]
+fn api_paths_and_methods_we_do_not_serve_get_json_errors() {
+    let server = server(&[]);
+    let not_found = wire::exchange(server.addr(), &get("/api/nothing-here"));
+    insta::assert_snapshot!("unknown_api_path", not_found.show());
+    let wrong_method = wire::exchange(server.addr(), &get("/api/users"));
+    insta::assert_snapshot!("get_on_the_users_collection", wrong_method.show());
+    let delete = wire::exchange(
+        server.addr(),
+        b"DELETE /api/users/1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(delete.status(), Some(405));
+    assert_eq!(delete.header("Allow").as_deref(), Some("GET, HEAD"));
+    assert!(json_body(&delete)["error"].is_string());
+    // `/health` is not the API: its 405 stays plain text.
+    let health = wire::exchange(server.addr(), &post("/health", "text/plain", b""));
+    assert_eq!(health.status(), Some(405));
+    assert_eq!(health.body(), b"Method Not Allowed\n");
+}
+
+/// Starts `count` sign-ups at the same moment, each on its own connection,
+/// and returns their replies.
+fn sign_up_all_at_once(server: &StageProcess, usernames: &[String]) -> Vec<Reply> {
+    let barrier = std::sync::Barrier::new(usernames.len());
+    thread::scope(|scope| {
+        let handles: Vec<_> = usernames
+            .iter()
+            .map(|username| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let body =
+                        serde_json::json!({ "username": username, "password": "correct horse" });
+                    let request = sign_up_request(&body.to_string());
+                    let mut client = wire::connect(server.addr());
+                    barrier.wait();
+                    wire::send(&mut client, &request);
+                    wire::read_reply(&mut client)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("the client thread does not panic"))
+            .collect()
+    })
+}
+
+#[test]
+fn a_burst_beyond_the_hash_cap_is_turned_away_with_503_and_retry_after() {
+    // One hash at a time, nobody waits: of 16 sign-ups arriving together
+    // (one hash takes milliseconds), some must find the slot taken.
+    let server = server(&[
+        ("WORKERS", "16"),
+        ("MAX_CONCURRENT_HASHES", "1"),
+        ("MAX_WAITING_HASHES", "0"),
+    ]);
+    let usernames: Vec<String> = (0..16).map(|n| format!("user{n}")).collect();
+    let replies = sign_up_all_at_once(&server, &usernames);
+    let busy: Vec<&Reply> = replies
+        .iter()
+        .filter(|reply| reply.status() == Some(503))
+        .collect();
+    assert!(!busy.is_empty(), "no sign-up was turned away");
+    for reply in &busy {
+        assert_eq!(reply.header("Retry-After").as_deref(), Some("1"));
+        assert!(json_body(reply)["error"].is_string());
+    }
+    // The others got their user, and nobody got anything else (a 500, say).
+    let created = replies
+        .iter()
+        .filter(|reply| reply.status() == Some(201))
+        .count();
+    assert_eq!(created + busy.len(), replies.len());
+    assert!(created >= 1);
+    insta::assert_snapshot!(busy[0].show());
+}
+
+#[test]
+fn with_room_to_wait_the_same_burst_is_served_one_hash_at_a_time() {
+    let server = server(&[
+        ("WORKERS", "16"),
+        ("MAX_CONCURRENT_HASHES", "1"),
+        ("MAX_WAITING_HASHES", "16"),
+    ]);
+    let usernames: Vec<String> = (0..16).map(|n| format!("user{n}")).collect();
+    let replies = sign_up_all_at_once(&server, &usernames);
+    let statuses: Vec<Option<u16>> = replies.iter().map(Reply::status).collect();
+    assert_eq!(statuses, vec![Some(201); 16]);
+}
+
+#[test]
+fn racing_sign_ups_for_one_name_get_exactly_one_201_and_the_rest_409() {
+    let server = server(&[("WORKERS", "8"), ("MAX_WAITING_HASHES", "8")]);
+    let usernames = vec!["alice".to_string(); 8];
+    let replies = sign_up_all_at_once(&server, &usernames);
+    let mut statuses: Vec<Option<u16>> = replies.iter().map(Reply::status).collect();
+    statuses.sort();
+    let mut expected = vec![Some(409); 7];
+    expected.insert(0, Some(201));
+    assert_eq!(statuses, expected);
+}
