@@ -39,8 +39,10 @@
 //!   newline that was never sent. (To avoid the mark, end the command with
 //!   curl's `-w '\n'`, as the book does where the body is the point.)
 //! - the real port is shown as `8080`, so the text reads like the reader's;
-//! - the value of `Date:` headers and the version in `User-Agent: curl/…`
-//!   are ignored, because they change from one run or machine to the next.
+//! - the value of `Date:` headers, the version in `User-Agent: curl/…` and
+//!   RFC 3339 times in UTC (`"created_at":"2026-12-01T16:48:28Z"`, from
+//!   stage 07) are ignored, because they change from one run or machine to
+//!   the next.
 //!
 //! curl reads its configuration from `xtask/transcript-curl/.curlrc`, which
 //! turns off the progress meter that curl shows only when its output is not
@@ -274,8 +276,9 @@ pub fn replace_number(text: &str, from: u16, to: u16) -> String {
 }
 
 /// The transcript with what may differ between runs blanked out: the value
-/// of `Date:` headers (`^(< )?[Dd]ate: `, `< ` being curl's verbose marker)
-/// and the version in `User-Agent: curl/X.Y.Z`.
+/// of `Date:` headers (`^(< )?[Dd]ate: `, `< ` being curl's verbose marker),
+/// the version in `User-Agent: curl/X.Y.Z`, and RFC 3339 times in UTC
+/// (`2026-12-01T16:48:28Z`).
 pub fn comparable(transcript: &str) -> String {
     transcript
         .lines()
@@ -285,11 +288,39 @@ pub fn comparable(transcript: &str) -> String {
                 let prefix_length = line.len() - header.len() + "Date: ".len();
                 format!("{}<any date>", &line[..prefix_length])
             } else {
-                without_curl_version(line)
+                without_rfc3339_times(&without_curl_version(line))
             }
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `line` with every `YYYY-MM-DDTHH:MM:SSZ` replaced by `<any time>`.
+fn without_rfc3339_times(line: &str) -> String {
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd:ddZ";
+    let fits = |window: &[u8]| {
+        window.iter().zip(SHAPE).all(|(&byte, &shape)| match shape {
+            b'd' => byte.is_ascii_digit(),
+            _ => byte == shape,
+        })
+    };
+    let bytes = line.as_bytes();
+    let mut kept = String::new();
+    let mut start = 0;
+    let mut at = 0;
+    while at + SHAPE.len() <= bytes.len() {
+        if fits(&bytes[at..at + SHAPE.len()]) {
+            // The shape is ASCII, so `at` and its end are char boundaries.
+            kept.push_str(&line[start..at]);
+            kept.push_str("<any time>");
+            at += SHAPE.len();
+            start = at;
+        } else {
+            at += 1;
+        }
+    }
+    kept.push_str(&line[start..]);
+    kept
 }
 
 fn without_curl_version(line: &str) -> String {
@@ -438,5 +469,25 @@ mod tests {
         assert_eq!(comparable(recorded), comparable(fresh));
         assert_ne!(comparable(recorded), comparable(different_body));
         assert_ne!(comparable("X-Date: 1"), comparable("X-Date: 2"));
+    }
+
+    #[test]
+    fn rfc3339_times_are_ignored_but_other_numbers_are_not() {
+        let recorded = r#"{"id":1,"created_at":"2026-12-01T16:48:28Z"} 2026-12-01T16:48:29Z"#;
+        let fresh = r#"{"id":1,"created_at":"2027-01-02T03:04:05Z"} 2027-01-02T03:04:06Z"#;
+        assert_eq!(comparable(recorded), comparable(fresh));
+        assert_eq!(
+            comparable("é 2026-12-01T16:48:28Z"),
+            "é <any time>".to_string()
+        );
+        assert_ne!(
+            comparable(r#"{"id":1,"created_at":"2026-12-01T16:48:28Z"}"#),
+            comparable(r#"{"id":2,"created_at":"2026-12-01T16:48:28Z"}"#)
+        );
+        // Not quite the shape: compared as it is.
+        assert_ne!(
+            comparable("2026-12-01 16:48:28Z"),
+            comparable("2027-12-01 16:48:28Z")
+        );
     }
 }

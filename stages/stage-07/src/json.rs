@@ -133,6 +133,35 @@ fn declares_json(content_type: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::Body;
+
+    // ANCHOR: by_hand
+    /// The trap, kept compiling to show it: JSON written with `format!`, as
+    /// we did until now. Fine for `{"error":"no such user"}`; broken the
+    /// moment the message holds a `"`, and our messages quote what the
+    /// client sent (`unknown field `...``).
+    fn error_json_by_hand(message: &str) -> String {
+        format!(r#"{{"error":"{message}"}}"#)
+    }
+
+    #[test]
+    fn json_written_by_hand_breaks_on_a_quote_and_serde_does_not() {
+        let message = r#"unknown field `x","admin":true,"y":"`"#;
+        // By hand: the client's quote ends our string early, and the rest
+        // of what it sent becomes JSON of its own, an `admin` field.
+        let by_hand: serde_json::Value =
+            serde_json::from_str(&error_json_by_hand(message)).expect("valid JSON, sadly");
+        assert_eq!(by_hand["admin"], true);
+        // With serde: one string, exactly the message, escaped.
+        let response = ApiError::new(Status::BadRequest, message).into_response();
+        let Body::Bytes(bytes) = response.body else {
+            panic!("an error body is bytes");
+        };
+        let with_serde: serde_json::Value = serde_json::from_slice(&bytes).expect("valid JSON");
+        assert_eq!(with_serde["error"], message);
+        assert_eq!(with_serde.get("admin"), None);
+    }
+    // ANCHOR_END: by_hand
 
     #[test]
     fn json_is_recognised_with_parameters_and_in_any_case() {

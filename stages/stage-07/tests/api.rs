@@ -62,11 +62,11 @@ fn redact_created_at(reply: &Reply) -> String {
 fn signing_up_answers_201_with_the_user_and_where_to_find_it() {
     let server = server(&[]);
     let created = sign_up(&server, "alice", "correct horse");
-    insta::assert_snapshot!(created.show());
+    insta::assert_snapshot!("sign_up_created", created.show());
     let location = created.header("Location").expect("a Location header");
     let found = wire::exchange(server.addr(), &get(&location));
     assert_eq!(found.status(), Some(200));
-    insta::assert_snapshot!(redact_created_at(&found));
+    insta::assert_snapshot!("get_user_found", redact_created_at(&found));
 }
 
 #[test]

@@ -73,13 +73,13 @@ pub const EXCHANGES: &[Exchange] = &[
     Exchange {
         id: "unknown-method",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!("BREW /api/status HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
         id: "get-on-the-echo-route",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!("GET /api/echo HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
@@ -103,25 +103,25 @@ pub const EXCHANGES: &[Exchange] = &[
     Exchange {
         id: "post-without-content-length",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
         id: "body-over-the-cap",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 65537\r\n"),
     },
     Exchange {
         id: "content-length-with-a-sign",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!("POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: +5\r\n"),
     },
     Exchange {
         id: "conflicting-content-lengths",
         since: "stage-03",
-        changed_in: &[],
+        changed_in: &["stage-07"],
         request: close!(
             "POST /api/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3\r\n",
             "abc"

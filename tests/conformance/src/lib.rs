@@ -42,6 +42,9 @@ pub struct Stage {
     /// Does it serve files (does it have a `frontend/` folder)? The
     /// traversal cases only apply if it does.
     pub serves_files: bool,
+    /// Does it have the user API, `POST /api/users` (does its package use
+    /// `serde_json`)? The JSON cases only apply if it does.
+    pub has_user_api: bool,
     /// What its `known-limitations.txt` lists.
     pub known_limitations: Vec<KnownLimitation>,
 }
@@ -64,12 +67,13 @@ pub struct KnownLimitation {
 pub fn http_stages() -> Vec<Stage> {
     xtask::stages()
         .into_iter()
-        .filter(|stage| {
-            fs::read_to_string(stage.dir.join("Cargo.toml"))
-                .is_ok_and(|manifest| manifest.contains("httparse"))
+        .filter_map(|stage| {
+            let manifest = fs::read_to_string(stage.dir.join("Cargo.toml")).ok()?;
+            manifest.contains("httparse").then_some((stage, manifest))
         })
-        .map(|stage| Stage {
+        .map(|(stage, manifest)| Stage {
             serves_files: stage.dir.join("frontend").is_dir(),
+            has_user_api: manifest.contains("serde_json"),
             known_limitations: read_known_limitations(&stage.dir.join(LIMITATIONS_FILE))
                 .unwrap_or_else(|problem| panic!("{}: {problem}", stage.name)),
             name: stage.name,
@@ -170,12 +174,19 @@ pub enum Talk {
     /// A conversation with a stage that serves files, which may change the
     /// files under the static root (given) while it talks.
     ScriptedWithFiles(fn(SocketAddr, &Path) -> Result<(), String>),
+    /// A conversation with a stage that has the user API (from stage 07).
+    WithUserApi(fn(SocketAddr) -> Result<(), String>),
 }
 
 impl Case {
     /// Only the cases about files need a stage that serves files.
     pub fn needs_files(&self) -> bool {
         matches!(self.talk, Talk::Traversal(_) | Talk::ScriptedWithFiles(_))
+    }
+
+    /// Only the JSON cases need a stage with the user API.
+    pub fn needs_user_api(&self) -> bool {
+        matches!(self.talk, Talk::WithUserApi(_))
     }
 
     /// Talks to the server at `addr`, which serves `static_root`; `Err`
@@ -186,7 +197,7 @@ impl Case {
                 expect_status(wire::exchange_one(addr, request), status)
             }
             Talk::Traversal(path) => expect_refused(addr, path),
-            Talk::Scripted(talk) => talk(addr),
+            Talk::Scripted(talk) | Talk::WithUserApi(talk) => talk(addr),
             Talk::ScriptedWithFiles(talk) => talk(addr, static_root),
         }
     }
@@ -592,8 +603,101 @@ pub const CASES: &[Case] = &[
         expected: "refused, no byte of the file",
         talk: Talk::Traversal("/leak.txt"),
     },
+    // The user API: hostile JSON (from stage 07).
+    Case {
+        id: "json-oversized",
+        conversation: "A sign-up whose JSON body grows past 64 KiB, in chunks",
+        expected: "413 as JSON, before the rest is read",
+        talk: Talk::WithUserApi(|addr| {
+            // Chunked, so the size is not announced: the server must count
+            // as the chunks arrive.
+            let mut request = b"POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
+                Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\
+                Connection: close\r\n\r\n"
+                .to_vec();
+            let filler = format!("{:x}\r\n{}\r\n", 4096, "a".repeat(4096));
+            request.extend_from_slice(b"d\r\n{\"username\":\"\r\n");
+            for _ in 0..20 {
+                request.extend_from_slice(filler.as_bytes());
+            }
+            request.extend_from_slice(b"2\r\n\"}\r\n0\r\n\r\n");
+            expect_json_error(wire::exchange_one(addr, &request), 413)
+        }),
+    },
+    Case {
+        id: "json-deep-nesting",
+        conversation: "A username nested in 30 000 arrays (`[[[[…]]]]`)",
+        expected: "400 as JSON, and the server still answers",
+        talk: Talk::WithUserApi(|addr| {
+            let depth = 30_000;
+            let body = format!(
+                r#"{{"username":{}{},"password":"correct horse"}}"#,
+                "[".repeat(depth),
+                "]".repeat(depth)
+            );
+            expect_json_error(wire::exchange_one(addr, &sign_up(&body)), 400)?;
+            health_within_one_second(addr)
+        }),
+    },
+    Case {
+        id: "json-duplicate-keys",
+        conversation: "A sign-up that names `username` twice",
+        expected: "400 as JSON, and no user is created",
+        talk: Talk::WithUserApi(|addr| {
+            let body = r#"{"username":"alice","password":"correct horse","username":"mallory"}"#;
+            expect_json_error(wire::exchange_one(addr, &sign_up(body)), 400)?;
+            let reply = wire::exchange_one(
+                addr,
+                b"GET /api/users/1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            );
+            expect_json_error(reply, 404).map_err(|why| format!("then GET /api/users/1: {why}"))
+        }),
+    },
+    Case {
+        id: "json-not-declared",
+        conversation: "A sign-up sent as a form (`application/x-www-form-urlencoded`)",
+        expected: "415 as JSON",
+        talk: Talk::WithUserApi(|addr| {
+            let body = b"username=alice&password=correct+horse";
+            let mut request = format!(
+                "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(body);
+            expect_json_error(wire::exchange_one(addr, &request), 415)
+        }),
+    },
 ];
 // ANCHOR_END: cases
+
+/// `POST /api/users` with this body, declared as JSON.
+fn sign_up(body: &str) -> Vec<u8> {
+    let mut request = format!(
+        "POST /api/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body.as_bytes());
+    request
+}
+
+/// The status, with a JSON error body: `{"error": "..."}`.
+fn expect_json_error(reply: Reply, expected: u16) -> Result<(), String> {
+    let content_type = reply.header("content-type");
+    let body: Option<serde_json::Value> = serde_json::from_slice(reply.body()).ok();
+    let has_message = body.is_some_and(|body| body["error"].is_string());
+    expect_status(reply, expected)?;
+    if content_type.as_deref() != Some("application/json") || !has_message {
+        return Err(format!(
+            "status {expected}, but not a JSON error (Content-Type {content_type:?})"
+        ));
+    }
+    Ok(())
+}
 
 const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
@@ -679,14 +783,17 @@ pub enum Expectation<'a> {
     Pass,
     /// A known limitation: it fails this way, and that stage fixes it.
     KnownLimitation(&'a KnownLimitation),
-    /// The case does not apply (traversal on a stage that serves no files).
+    /// The case does not apply (traversal on a stage that serves no files,
+    /// JSON on a stage without the user API).
     NotApplicable,
 }
 
 impl Stage {
     /// What the table says this stage does with `case`.
     pub fn expectation(&self, case: &Case) -> Expectation<'_> {
-        if case.needs_files() && !self.serves_files {
+        if (case.needs_files() && !self.serves_files)
+            || (case.needs_user_api() && !self.has_user_api)
+        {
             return Expectation::NotApplicable;
         }
         match self
