@@ -249,8 +249,10 @@ fi
 commit_text=""
 if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
   commit_text=" at commit $commit"
-  [[ -z "$(git status --porcelain -- Cargo.toml Cargo.lock stages/stage-07 2>/dev/null)" ]] ||
-    commit_text+=" (with uncommitted changes to stage 07 or the Cargo files)"
+  # The frontend does not change what is measured; the code and the Cargo files do.
+  [[ -z "$(git status --porcelain -- Cargo.toml Cargo.lock stages/stage-07/Cargo.toml \
+    stages/stage-07/src stages/stage-07/benches 2>/dev/null)" ]] ||
+    commit_text+=" (with uncommitted changes to stage 07's code or the Cargo files)"
 fi
 command_text="bench/login-storm.sh"
 ((QUICK)) && command_text="bench/login-storm.sh --quick"
