@@ -5,6 +5,11 @@
 //! every stage is driven the same way, through `ADDR` and the environment
 //! variables its `main` reads, and that a new stage (or a learner's copy of
 //! one) needs no code here: its folder and its binary are enough.
+//!
+//! Each process runs in a fresh, empty working folder of its own, deleted
+//! when it stops: whatever a stage writes relative to where it runs (from
+//! stage 08, its database, `data/backend.sqlite3` by default) starts empty
+//! for every test and never lands in the repository.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -18,15 +23,32 @@ pub struct StageProcess {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// The process's working folder. Dropped (deleted) after the process
+    /// is killed: the fields of a struct drop after its `Drop::drop`.
+    working_dir: tempfile::TempDir,
 }
 
 impl StageProcess {
     /// Builds the workspace's binaries if that has not happened yet in this
     /// test process, starts `target/debug/<package>` with `ADDR=127.0.0.1:0`
-    /// and `variables`, and waits for its `listening on http://ADDR` line.
+    /// and `variables` in a fresh working folder, and waits for its
+    /// `listening on http://ADDR` line.
     pub fn start(package: &str, variables: &[(&str, &str)]) -> StageProcess {
+        let working_dir = tempfile::tempdir().expect("create a working folder");
+        StageProcess::start_in(package, variables, working_dir)
+    }
+
+    /// [`StageProcess::start`] in this working folder, which the process
+    /// owns from now on: a test that restarts a server on the same files
+    /// takes it back with [`StageProcess::kill`].
+    pub fn start_in(
+        package: &str,
+        variables: &[(&str, &str)],
+        working_dir: tempfile::TempDir,
+    ) -> StageProcess {
         let binary = binary_path(package);
         let mut child = Command::new(&binary)
+            .current_dir(working_dir.path())
             .env("ADDR", "127.0.0.1:0")
             .envs(variables.iter().copied())
             .stdin(Stdio::null())
@@ -52,7 +74,23 @@ impl StageProcess {
             child,
             addr,
             stderr,
+            working_dir,
         }
+    }
+
+    /// The folder the process runs in.
+    pub fn working_dir(&self) -> &Path {
+        self.working_dir.path()
+    }
+
+    /// Kills the process at once with SIGKILL, as a crash or the OOM killer
+    /// would (no signal handler runs, nothing is flushed), waits for it, and
+    /// hands back its working folder with whatever it wrote.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().expect("create a placeholder folder");
+        std::mem::replace(&mut self.working_dir, placeholder)
     }
 
     /// Where the server listens.
