@@ -1,0 +1,98 @@
+//! Stage 08 — Persistence: the users live in a SQLite file, so they
+//! survive a restart, and a `kill -9` loses no sign-up that was answered.
+//!
+//! New since stage 07: `main` opens the database (`DATABASE_PATH`, default
+//! `data/backend.sqlite3` under the folder you start it from, created if
+//! missing) and brings its schema up to date before it says it is
+//! listening; a database it cannot open stops the start with exit status 1.
+//!
+//! Run it with `cargo run -p stage-08`, sign up, stop it with Ctrl-C, start
+//! it again, and the user is still there:
+//! `curl -i localhost:8080/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse"}'`
+
+use std::net::TcpListener;
+use std::{env, io, process, thread};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use stage_08::{Config, Drained, Shutdown, UserStore};
+
+// ANCHOR: main
+/// Where we listen unless the `ADDR` environment variable says otherwise.
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+fn main() {
+    let addr = env::var("ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
+    // Read the configuration before binding: a typo should fail fast.
+    let config = Config::from_env().unwrap_or_else(|error| fail("bad configuration", error));
+    let listener = TcpListener::bind(&addr)
+        .unwrap_or_else(|error| fail(&format!("cannot listen on {addr}"), error));
+    // With port 0 the kernel picks a free port, so print the one we really got.
+    let local = listener
+        .local_addr()
+        .expect("a bound listener has a local address");
+    // SIGTERM (systemd, `kill`) and SIGINT (Ctrl-C) start a graceful stop.
+    let shutdown = Shutdown::for_listener(&listener)
+        .and_then(|shutdown| request_on_signals(&shutdown).map(|()| shutdown))
+        .unwrap_or_else(|error| fail("cannot install signal handlers", error));
+    // Check the folder before we say we are ready: whoever waits for the
+    // "listening" line should not then see us exit.
+    if !config.static_dir.is_dir() {
+        let folder = config.static_dir.display();
+        fail(&format!("static directory {folder}"), "not a directory");
+    }
+    let users = UserStore::open(&config.database_path, config.workers).unwrap_or_else(|error| {
+        fail(
+            &format!("database {}", config.database_path.display()),
+            error,
+        )
+    });
+    println!("listening on http://{local}");
+    match stage_08::serve(listener, config, users, shutdown) {
+        Ok(Drained::Completely) => eprintln!("every connection finished; exiting"),
+        Ok(Drained::CutOff { open_connections }) => {
+            eprintln!("drain timeout: exiting with open connections: {open_connections}")
+        }
+        Err(error) => fail("server stopped", error),
+    }
+}
+
+/// Says what went wrong and exits with status 1.
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("{what}: {error}");
+    process::exit(1);
+}
+// ANCHOR_END: main
+
+// ANCHOR: on_signals
+/// Requests `shutdown` on the first SIGTERM or SIGINT. A second one means
+/// "now": the process exits at once, with status 130 (128 + SIGINT, what
+/// shells report for Ctrl-C) or 143 (128 + SIGTERM).
+///
+/// A signal can arrive at any instant, in the middle of any code, and a
+/// signal handler may do almost nothing safely (signal-safety(7)).
+/// `signal-hook` does the delicate part: its handler only writes to a pipe,
+/// and this ordinary thread reads the signals from it.
+fn request_on_signals(shutdown: &Shutdown) -> io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let shutdown = shutdown.clone();
+    thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                if shutdown.is_requested() {
+                    eprintln!("{name} again: exiting without waiting");
+                    process::exit(128 + signal);
+                }
+                eprintln!("{name}: shutting down gracefully (send it again to stop at once)");
+                shutdown.request();
+            }
+        })?;
+    Ok(())
+}
+// ANCHOR_END: on_signals
