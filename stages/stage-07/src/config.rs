@@ -157,6 +157,7 @@ pub fn default_workers() -> usize {
     cores() * 4
 }
 
+// ANCHOR: cores
 /// The CPU cores we may use (1 if the OS will not say). Hashing keeps a core
 /// busy, so by default as many hashes run as there are cores, and twice as
 /// many wait: a burst of sign-ups is served at full speed, and the workers
@@ -164,6 +165,7 @@ pub fn default_workers() -> usize {
 pub fn cores() -> usize {
     thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
+// ANCHOR_END: cores
 // ANCHOR_END: config
 
 #[cfg(test)]

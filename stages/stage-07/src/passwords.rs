@@ -51,6 +51,7 @@ pub enum HashError {
 }
 
 // ANCHOR: passwords
+// ANCHOR: passwords_struct
 /// Hashes passwords, at most `max_running` at a time, with at most
 /// `max_waiting` more waiting for a turn.
 pub struct Passwords {
@@ -68,6 +69,7 @@ struct Slots {
     running: usize,
     waiting: usize,
 }
+// ANCHOR_END: passwords_struct
 
 impl Passwords {
     pub fn new(max_running: usize, max_waiting: usize) -> Passwords {
@@ -81,6 +83,7 @@ impl Passwords {
         }
     }
 
+    // ANCHOR: hash
     /// Hashes `password` with a fresh random salt, into a PHC string such as
     /// `$argon2id$v=19$m=7168,t=5,p=1$<salt>$<hash>`: the string records the
     /// algorithm, the parameters and the salt, so that a hash made today can
@@ -95,6 +98,7 @@ impl Passwords {
             .map(|hash| hash.to_string())
             .map_err(|error| HashError::Failed(error.to_string()))
     }
+    // ANCHOR_END: hash
 
     /// Is `password` the one `phc` was made from? Used by the tests in this
     /// stage, and by logins from stage 09 on. `false` for a malformed `phc`.
@@ -109,6 +113,7 @@ impl Passwords {
         self.lock().running
     }
 
+    // ANCHOR: take_turn
     /// Waits until fewer than `max_running` hashes run, unless
     /// `max_waiting` others are waiting already.
     fn take_turn(&self) -> Result<Turn<'_>, Busy> {
@@ -127,6 +132,7 @@ impl Passwords {
         slots.running += 1;
         Ok(Turn { passwords: self })
     }
+    // ANCHOR_END: take_turn
 
     /// The counters. Nothing panics while holding this lock, so a poisoned
     /// lock still holds correct counts.
@@ -135,6 +141,7 @@ impl Passwords {
     }
 }
 
+// ANCHOR: turn
 /// One running hash. Dropping it (when the hash is done, or if it panics)
 /// frees the slot and wakes one waiter.
 struct Turn<'a> {
@@ -147,6 +154,7 @@ impl Drop for Turn<'_> {
         self.passwords.slot_freed.notify_one();
     }
 }
+// ANCHOR_END: turn
 // ANCHOR_END: passwords
 
 #[cfg(test)]

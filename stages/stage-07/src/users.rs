@@ -15,12 +15,14 @@ use crate::routes::App;
 use crate::status::Status;
 use crate::store::{User, UsernameTaken};
 
+// ANCHOR: limits
 /// Usernames: this many characters, at least and at most.
 pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
 /// Passwords: this many bytes. At least 8, because shorter ones fall to
 /// guessing whatever the hash; at most 128, because hashing cost grows with
 /// the length, and nobody needs more.
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
+// ANCHOR_END: limits
 
 // ANCHOR: types
 /// What `POST /api/users` accepts: `{"username": "...", "password": "..."}`.
