@@ -103,7 +103,7 @@ pub fn read_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> 
             // serde's messages for a value of the wrong type quote the
             // value, and the value may be a password: never echo it.
             Category::Data if error.to_string().starts_with("invalid") => format!(
-                "a value has the wrong type at line {} column {}: username and password are strings",
+                "a value has the wrong type at line {} column {}",
                 error.line(),
                 error.column()
             ),

@@ -78,6 +78,11 @@ impl StageProcess {
         }
     }
 
+    /// The process id, to look the process up in `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The folder the process runs in.
     pub fn working_dir(&self) -> &Path {
         self.working_dir.path()
