@@ -4,6 +4,7 @@
 //! the users in SQLite instead, behind the same two methods.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
@@ -11,7 +12,7 @@ use std::time::SystemTime;
 /// A user as we store it. Only the hash of the password, never the
 /// password; and the hash never leaves the server (the JSON views of a
 /// user in `users.rs` have no field for it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
     /// Lowercase: usernames are compared case-folded.
@@ -21,6 +22,20 @@ pub struct User {
     pub created_at: SystemTime,
 }
 // ANCHOR_END: user
+
+/// Written by hand, not derived, so that logging a user with `{:?}` can
+/// never print the password hash.
+impl fmt::Debug for User {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<not shown>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
 
 /// The username belongs to someone already (`409 Conflict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +98,19 @@ impl UserStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_password_hash() {
+        let user = User {
+            id: 1,
+            username: "alice".to_string(),
+            password_hash: "$argon2id$v=19$secret".to_string(),
+            created_at: SystemTime::UNIX_EPOCH,
+        };
+        let shown = format!("{user:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+    }
 
     #[test]
     fn users_get_ids_from_1_in_order_and_can_be_found_by_id() {

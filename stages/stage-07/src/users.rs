@@ -19,8 +19,9 @@ use crate::store::{User, UsernameTaken};
 /// Usernames: this many characters, at least and at most.
 pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
 /// Passwords: this many bytes. At least 8, because shorter ones fall to
-/// guessing whatever the hash; at most 128, because hashing cost grows with
-/// the length, and nobody needs more.
+/// guessing whatever the hash; at most 128, because every input gets a cap
+/// (a megabyte-long "password" would still be read, kept and hashed), and
+/// nobody needs more.
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
 // ANCHOR_END: limits
 

@@ -6,6 +6,7 @@
 //! `x'); DROP TABLE users;--` is just an odd name (and fails validation in
 //! `users.rs` long before it gets here).
 
+use std::fmt;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use crate::db;
 /// A user as we store it. Only the hash of the password, never the
 /// password; and the hash never leaves the server (the JSON views of a
 /// user in `users.rs` have no field for it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
     /// Lowercase: usernames are compared case-folded.
@@ -31,6 +32,20 @@ pub struct User {
 }
 // ANCHOR_END: user
 
+/// Written by hand, not derived, so that logging a user with `{:?}` can
+/// never print the password hash.
+impl fmt::Debug for User {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<not shown>")
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
 /// Why the store could not do what was asked.
 #[derive(Debug)]
 pub enum StoreError {
@@ -41,6 +56,7 @@ pub enum StoreError {
 }
 
 // ANCHOR: store
+// ANCHOR: store_struct
 /// The users table, and a few open connections to it.
 ///
 /// A SQLite connection must not be used by two threads at once, and opening
@@ -53,8 +69,10 @@ pub struct UserStore {
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
 }
+// ANCHOR_END: store_struct
 
 impl UserStore {
+    // ANCHOR: store_open
     /// Opens the database at `path` (creating its folder, readable only by
     /// us: it holds password hashes) and brings its schema up to date.
     /// Called by `main` before it says it is listening, so a bad path or a
@@ -78,7 +96,9 @@ impl UserStore {
             max_idle,
         })
     }
+    // ANCHOR_END: store_open
 
+    // ANCHOR: insert
     /// Adds a user with the next id, unless the name is taken. `username`
     /// must already be validated and lowercase.
     ///
@@ -109,6 +129,7 @@ impl UserStore {
             }
         })
     }
+    // ANCHOR_END: insert
 
     /// The user with this id, if there is one.
     pub fn get(&self, id: u64) -> rusqlite::Result<Option<User>> {
@@ -133,6 +154,7 @@ impl UserStore {
         })
     }
 
+    // ANCHOR: with_connection
     /// Runs `work` on an idle connection (or a new one), then keeps the
     /// connection for the next caller.
     fn with_connection<T>(
@@ -157,6 +179,7 @@ impl UserStore {
     fn lock(&self) -> MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
+    // ANCHOR_END: with_connection
 }
 // ANCHOR_END: store
 
@@ -167,6 +190,7 @@ fn row_id(id: i64) -> rusqlite::Result<u64> {
     u64::try_from(id).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, id))
 }
 
+// ANCHOR: is_unique_violation
 /// Did this statement break a `UNIQUE` constraint?
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(
@@ -175,10 +199,24 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
             if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
     )
 }
+// ANCHOR_END: is_unique_violation
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_password_hash() {
+        let user = User {
+            id: 1,
+            username: "alice".to_string(),
+            password_hash: "$argon2id$v=19$secret".to_string(),
+            created_at: Default::default(),
+        };
+        let shown = format!("{user:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+    }
 
     fn store_in(dir: &tempfile::TempDir) -> UserStore {
         UserStore::open(&dir.path().join("data/users.sqlite3"), 2).expect("open the store")
@@ -221,6 +259,7 @@ mod tests {
         assert_eq!(store_in(&dir).get(alice.id).expect("read"), Some(alice));
     }
 
+    // ANCHOR: sql_in_a_username
     #[test]
     fn sql_in_a_username_is_stored_as_a_plain_string() {
         // Validation would refuse this name; the store must be safe anyway.
@@ -235,6 +274,7 @@ mod tests {
         // The table is still there, and still works.
         assert_eq!(store.insert("bob", "hash").expect("new").id, 2);
     }
+    // ANCHOR_END: sql_in_a_username
 
     #[test]
     fn created_at_is_rfc3339_in_utc() {

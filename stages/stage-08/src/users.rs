@@ -19,8 +19,9 @@ use crate::store::{StoreError, User};
 /// Usernames: this many characters, at least and at most.
 pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
 /// Passwords: this many bytes. At least 8, because shorter ones fall to
-/// guessing whatever the hash; at most 128, because hashing cost grows with
-/// the length, and nobody needs more.
+/// guessing whatever the hash; at most 128, because every input gets a cap
+/// (a megabyte-long "password" would still be read, kept and hashed), and
+/// nobody needs more.
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
 
 // ANCHOR: types
@@ -105,12 +106,14 @@ pub fn get_user(id: &str, app: &App) -> Result<Response, ApiError> {
     Ok(Response::json(Status::Ok, &view(&user)))
 }
 
+// ANCHOR: database_failed
 /// A `500` for a database failure. The details go to the log, for us; the
 /// client learns only that it was our fault.
 fn database_failed(error: &rusqlite::Error) -> ApiError {
     eprintln!("database error: {error}");
     ApiError::new(Status::InternalServerError, "database error")
 }
+// ANCHOR_END: database_failed
 
 /// The id in `/api/users/{id}`: decimal digits, as we write them (`7`, not
 /// `007` or `+7`), so each user has one URL. Anything else names no user.

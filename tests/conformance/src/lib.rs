@@ -924,7 +924,7 @@ fn render_rows(stages: &[Stage], cases: Vec<&Case>) -> String {
     }
     table.push_str(
         "\npass: passes · fail → NN: a known limitation, fixed in stage NN · \
-         –: does not apply (the stage serves no files)\n",
+         –: does not apply (the stage serves no files, or has no user API)\n",
     );
     table
 }
