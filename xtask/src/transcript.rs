@@ -39,10 +39,10 @@
 //!   newline that was never sent. (To avoid the mark, end the command with
 //!   curl's `-w '\n'`, as the book does where the body is the point.)
 //! - the real port is shown as `8080`, so the text reads like the reader's;
-//! - the value of `Date:` headers, the version in `User-Agent: curl/…` and
+//! - the value of `Date:` headers, the version in `User-Agent: curl/…`,
 //!   RFC 3339 times in UTC (`"created_at":"2026-12-01T16:48:28Z"`, from
-//!   stage 07) are ignored, because they change from one run or machine to
-//!   the next.
+//!   stage 07) and JSON Web Tokens (`eyJ….….…`, from stage 09) are ignored,
+//!   because they change from one run or machine to the next.
 //!
 //! curl reads its configuration from `xtask/transcript-curl/.curlrc`, which
 //! turns off the progress meter that curl shows only when its output is not
@@ -288,11 +288,36 @@ pub fn comparable(transcript: &str) -> String {
                 let prefix_length = line.len() - header.len() + "Date: ".len();
                 format!("{}<any date>", &line[..prefix_length])
             } else {
-                without_rfc3339_times(&without_curl_version(line))
+                without_tokens(&without_rfc3339_times(&without_curl_version(line)))
             }
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `line` with every JSON Web Token replaced by `<any token>`: a token
+/// holds the time it was issued, so it changes every second. A JWT is
+/// three base64url parts joined by dots, and its first part, a JSON object,
+/// always starts `eyJ` (base64 of `{"`).
+fn without_tokens(line: &str) -> String {
+    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    let mut kept = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("eyJ") {
+        let length = rest[at..]
+            .find(|c: char| !is_token_char(c))
+            .unwrap_or(rest.len() - at);
+        let candidate = &rest[at..at + length];
+        kept.push_str(&rest[..at]);
+        if candidate.split('.').count() == 3 {
+            kept.push_str("<any token>");
+        } else {
+            kept.push_str(candidate);
+        }
+        rest = &rest[at + length..];
+    }
+    kept.push_str(rest);
+    kept
 }
 
 /// `line` with every `YYYY-MM-DDTHH:MM:SSZ` replaced by `<any time>`.
@@ -469,6 +494,25 @@ mod tests {
         assert_eq!(comparable(recorded), comparable(fresh));
         assert_ne!(comparable(recorded), comparable(different_body));
         assert_ne!(comparable("X-Date: 1"), comparable("X-Date: 2"));
+    }
+
+    #[test]
+    fn json_web_tokens_are_ignored_but_other_text_is_not() {
+        let recorded =
+            r#"{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln","token_type":"Bearer"}"#;
+        let fresh =
+            r#"{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIyIn0.b3RoZXI","token_type":"Bearer"}"#;
+        assert_eq!(comparable(recorded), comparable(fresh));
+        assert_eq!(
+            comparable("Bearer eyJa.eyJb.c"),
+            "Bearer <any token>".to_string()
+        );
+        // Not three parts: compared as it is.
+        assert_ne!(comparable("eyJa.eyJb"), comparable("eyJa.eyJc"));
+        assert_ne!(
+            comparable(r#"{"token":"eyJa.b.c","token_type":"Bearer"}"#),
+            comparable(r#"{"token":"eyJa.b.c","token_type":"Basic"}"#)
+        );
     }
 
     #[test]
