@@ -8,8 +8,8 @@
 # fires BURST sign-ups at once from one `curl --parallel`, then reads its
 # peak (VmHWM) and what it still holds (VmRSS). See bench/README.md.
 #
-# Usage: bench/login-storm.sh          3 runs per configuration, writes the book page (~1 min)
-#        bench/login-storm.sh --quick  1 run, fewer timed hashes, stdout only (~30 s)
+# Usage: bench/login-storm.sh          3 runs per configuration, writes the book page (~20 s)
+#        bench/login-storm.sh --quick  1 run, fewer timed hashes, stdout only (~15 s)
 #
 # All traffic goes to 127.0.0.1. Every server and curl runs under a time
 # limit, and the servers are stopped when the script exits.
@@ -37,21 +37,14 @@ if ((QUICK)); then
 else
   readonly RUNS=3 HASH_RUNS=30
 fi
-# Malloc setting of the last two configurations: a fixed mmap threshold of
-# 1 MiB, so that glibc gives every 7 MiB argon2 block its own mmap and
-# returns it on free (by default it raises the threshold after the first
-# free and keeps the blocks, one or two per thread arena; see the README).
-readonly RETURN_BLOCKS=glibc.malloc.mmap_threshold=1048576
-# The configurations: a name, MAX_CONCURRENT_HASHES, MAX_WAITING_HASHES and
-# GLIBC_TUNABLES ("-" for none). 2 running and 4 waiting are the defaults on
-# a 2-core machine (one per core, two per core); we set them explicitly so
-# that the table means the same on any machine.
+# The configurations: a name, MAX_CONCURRENT_HASHES and MAX_WAITING_HASHES.
+# 2 running and 4 waiting are the defaults on a 2-core machine (one per
+# core, two per core); we set them explicitly so that the table means the
+# same on any machine.
 readonly CONFIGS=(
-  "cap:2:$BURST:-"
-  "no cap:$WORKERS:$BURST:-"
-  "defaults on 2 cores:2:4:-"
-  "cap, blocks returned:2:$BURST:$RETURN_BLOCKS"
-  "no cap, blocks returned:$WORKERS:$BURST:$RETURN_BLOCKS"
+  "cap:2:$BURST"
+  "no cap:$WORKERS:$BURST"
+  "defaults on 2 cores:2:4"
 )
 # Time limits: one sign-up, the whole burst, and a server's whole life.
 readonly REQUEST_TIMEOUT=30 BURST_TIMEOUT=60 SERVER_LIFETIME=600
@@ -99,18 +92,17 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- measuring --
 
-# start_server RUNNING WAITING TUNABLES: starts the release binary on a free
-# port with these caps, waits until it has answered GET /health (so its
-# worker threads are running), and sets SERVER_PID (the `timeout` around
-# it), PID (the server itself) and PORT. stderr goes to /dev/null.
+# start_server RUNNING WAITING: starts the release binary on a free port
+# with these caps, waits until it has answered GET /health (so its worker
+# threads are running), and sets SERVER_PID (the `timeout` around it), PID
+# (the server itself) and PORT. stderr goes to /dev/null.
 start_server() {
-  local running="$1" waiting="$2" tunables="$3" out="$SCRATCH/server.stdout" i
-  local env_args=(ADDR=127.0.0.1:0 WORKERS="$WORKERS"
-    MAX_CONCURRENT_HASHES="$running" MAX_WAITING_HASHES="$waiting")
-  [[ "$tunables" == - ]] || env_args+=(GLIBC_TUNABLES="$tunables")
+  local running="$1" waiting="$2" out="$SCRATCH/server.stdout" i
   : >"$out"
   # `timeout` is a backstop: no server outlives the script by more than this.
-  env "${env_args[@]}" timeout -k 5 "$SERVER_LIFETIME" "$SERVER" >"$out" 2>/dev/null &
+  env ADDR=127.0.0.1:0 WORKERS="$WORKERS" \
+    MAX_CONCURRENT_HASHES="$running" MAX_WAITING_HASHES="$waiting" \
+    timeout -k 5 "$SERVER_LIFETIME" "$SERVER" >"$out" 2>/dev/null &
   SERVER_PID=$!
   PORT=""
   for ((i = 0; i < 100; i++)); do
@@ -211,15 +203,15 @@ fi
 
 rows=()
 for config in "${CONFIGS[@]}"; do
-  IFS=: read -r name running waiting tunables <<<"$config"
+  IFS=: read -r name running waiting <<<"$config"
   idle_runs=() peak_runs=() after_runs=() ok_runs=() busy_runs=() wall_runs=()
   for ((run = 1; run <= RUNS; run++)); do
-    start_server "$running" "$waiting" "$tunables"
+    start_server "$running" "$waiting"
     idle="$(kib VmRSS)"
     burst "$run"
     # Right after the last answer: the peak so far, and what is still held.
     peak="$(kib VmHWM)" after="$(kib VmRSS)"
-    echo "    $name ($running running, $waiting waiting, GLIBC_TUNABLES=$tunables) run $run/$RUNS:" \
+    echo "    $name ($running running, $waiting waiting) run $run/$RUNS:" \
       "$OK × 201, $BUSY × 503 in $WALL_MS ms; RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
     stop "$SERVER_PID"
     SERVER_PID=""
@@ -230,9 +222,7 @@ for config in "${CONFIGS[@]}"; do
   # that can be in flight (no more than the workers, or the burst).
   in_flight=$((running < WORKERS ? running : WORKERS))
   expected="$(mib $(($(median "${idle_runs[@]}") + in_flight * hash_kib)))"
-  malloc_text="default"
-  [[ "$tunables" == - ]] || malloc_text="\`${tunables#glibc.malloc.}\`"
-  rows+=("| $name | $running | $waiting | $malloc_text | $(median "${ok_runs[@]}") |\
+  rows+=("| $name | $running | $waiting | $(median "${ok_runs[@]}") |\
  $(median "${busy_runs[@]}") | $(median "${wall_runs[@]}") ms | $(show_mib "${idle_runs[@]}") |\
  $(show_mib "${peak_runs[@]}") | $expected | $(show_mib "${after_runs[@]}") |")
 done
@@ -266,17 +256,18 @@ $hash_table
 
 One argon2id hash on one thread, $HASH_RUNS timed after 3 untimed
 (\`cargo bench -p stage-07 --bench argon2_cost\`, release profile); *m* is the
-memory each hash fills. Measured on $(date -u +%Y-%m-%d)$commit_text, $machine_text.
+memory each hash fills. Like the server, the bench makes glibc return each
+block to the OS (\`mallopt\`), so every hash writes fresh pages; the last row
+is our hash in a process left at glibc's default, which reuses warm ones. Measured on $(date -u +%Y-%m-%d)$commit_text, $machine_text.
 Regenerate with \`$command_text\`.
 
-| configuration | MAX_CONCURRENT_HASHES | MAX_WAITING_HASHES | malloc | 201 | 503 | burst took | RSS at rest | peak RSS | rest + $((hash_kib / 1024)) MiB × cap | RSS after |
-|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|
+| configuration | MAX_CONCURRENT_HASHES | MAX_WAITING_HASHES | 201 | 503 | burst took | RSS at rest | peak RSS | rest + $((hash_kib / 1024)) MiB × cap | RSS after |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 
 $BURST sign-ups (\`POST /api/users\`) sent at once by one \`curl --parallel\`, each on
 its own connection, to stage 07's release build with \`WORKERS=$WORKERS\`; RSS is
 \`VmRSS\` before the burst and after the last answer, peak is \`VmHWM\`; $runs_text.
-*malloc*: glibc's default, or \`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576\`.
 Measured on $(date -u +%Y-%m-%d)$commit_text, $machine_text;
 load average before the run: $load_before. Regenerate with \`$command_text\`.
 EOF

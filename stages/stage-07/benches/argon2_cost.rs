@@ -9,15 +9,21 @@
 //! the book) and `-- --runs N` to time N of each instead of 30.
 //!
 //! A plain `main` (`harness = false` in `Cargo.toml`) timed with
-//! [`Instant`]: a hash takes tens of milliseconds, so the clock's resolution
-//! and the loop around it do not matter, and no benchmark crate is needed.
-//! Each hash runs on this thread alone, as one sign-up does on a worker; the
-//! memory column is argon2's `m`, what each hash in flight allocates and
-//! writes, and what `bench/login-storm.sh` checks against the server's RSS.
+//! [`Instant`]: a hash takes milliseconds, so the clock's resolution and the
+//! loop around it do not matter, and no benchmark crate is needed. Each hash
+//! runs on this thread alone, as one sign-up does on a worker; the memory
+//! column is argon2's `m`, what each hash in flight allocates and writes,
+//! and what `bench/login-storm.sh` checks against the server's RSS.
+//!
+//! Like stage 07's `main`, we first tell glibc to give large blocks back to
+//! the OS on free, so each hash gets fresh pages from the kernel, as in the
+//! server. The last row shows what that costs: our hash once more, in a
+//! child process left at glibc's default, which keeps freed blocks and
+//! hands the same warm pages to the next hash.
 
 use std::env;
 use std::hint::black_box;
-use std::process;
+use std::process::{self, Command};
 use std::time::{Duration, Instant};
 
 use argon2::{Argon2, PasswordHasher};
@@ -45,7 +51,13 @@ enum Format {
 struct Options {
     runs: usize,
     format: Format,
+    /// Set only in the child process we start ourselves (see [`CHILD_FLAG`]).
+    child: bool,
 }
+
+/// The child process: time our hash with glibc's default allocator and
+/// print the sorted samples, in nanoseconds, one per line.
+const CHILD_FLAG: &str = "--child-with-default-malloc";
 
 /// One measured row: what was timed, its parameters, and the samples.
 struct Row {
@@ -67,6 +79,14 @@ fn main() {
     // time and nobody waiting, which is all a single thread needs.
     let ours = Passwords::new(1, 0);
     let hash_ours = || ours.hash(PASSWORD).expect("the OS gives us a random salt");
+    if options.child {
+        for sample in time(options.runs, hash_ours) {
+            println!("{}", sample.as_nanos());
+        }
+        return;
+    }
+    // Before the first hash, on the only thread: as stage 07's `main` does.
+    return_large_blocks_to_the_os();
     // The crate's defaults: argon2id, version 0x13, m = 19 MiB, t = 2, p = 1.
     let defaults = Argon2::default();
     let hash_defaults = || {
@@ -102,8 +122,48 @@ fn main() {
             lanes: LANES,
             samples: time(options.runs, verify_ours),
         },
+        Row {
+            what: "hash, ours, glibc's default",
+            memory_kib: MEMORY_KIB,
+            iterations: ITERATIONS,
+            lanes: LANES,
+            samples: time_in_child_with_default_malloc(options.runs),
+        },
     ];
     print_rows(&rows, options.format);
+}
+
+/// What stage 07's `main` does first (see `return_large_blocks_to_the_os`
+/// there): a fixed mmap threshold of 1 MiB, so every 7 MiB block is mapped
+/// fresh for its hash and unmapped after it.
+fn return_large_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets a number inside glibc's allocator; we
+        // call it from `main` before any other thread exists (mallopt(3)).
+        let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1024 * 1024) };
+        assert_eq!(accepted, 1, "mallopt(M_MMAP_THRESHOLD) refused");
+    }
+}
+
+/// Our hash timed in a fresh process of this same program that skips
+/// [`return_large_blocks_to_the_os`]: the allocator setting is per process
+/// and cannot be undone, so the comparison needs a process of its own.
+fn time_in_child_with_default_malloc(runs: usize) -> Vec<Duration> {
+    let program = env::current_exe().expect("a running program knows its own path");
+    let output = Command::new(program)
+        .args([CHILD_FLAG, "--runs", &runs.to_string()])
+        .output()
+        .expect("the bench can start itself again");
+    assert!(
+        output.status.success(),
+        "the child bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| Duration::from_nanos(line.parse().expect("the child prints nanoseconds")))
+        .collect()
 }
 
 /// Reads `--markdown` and `--runs N`. `cargo bench` adds `--bench` to the
@@ -112,11 +172,13 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
     let mut options = Options {
         runs: DEFAULT_RUNS,
         format: Format::Text,
+        child: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bench" => {}
             "--markdown" => options.format = Format::Markdown,
+            CHILD_FLAG => options.child = true,
             "--runs" => {
                 let text = args.next().ok_or("--runs needs a number")?;
                 options.runs = match text.parse() {
@@ -174,7 +236,7 @@ fn print_rows(rows: &[Row], format: Format) {
                 "argon2id, version 0x13: {runs} timed runs each, after {WARM_UP_RUNS} untimed"
             );
             println!(
-                "{:<28} {:>8} {:>3} {:>3} {:>10} {:>8} {:>8}",
+                "{:<29} {:>8} {:>3} {:>3} {:>10} {:>8} {:>8}",
                 "what", "m (KiB)", "t", "p", "median ms", "min ms", "max ms"
             );
         }
@@ -198,7 +260,7 @@ fn print_rows(rows: &[Row], format: Format) {
                 "| {what} | {memory_kib} | {iterations} | {lanes} | {median} ms | {min} ms | {max} ms |"
             ),
             Format::Text => println!(
-                "{what:<28} {memory_kib:>8} {iterations:>3} {lanes:>3} {median:>10} {min:>8} {max:>8}"
+                "{what:<29} {memory_kib:>8} {iterations:>3} {lanes:>3} {median:>10} {min:>8} {max:>8}"
             ),
         }
     }
