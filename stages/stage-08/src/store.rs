@@ -7,8 +7,8 @@
 //! `users.rs` long before it gets here).
 
 use std::fmt;
-use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -88,6 +88,8 @@ impl UserStore {
                 .create(folder)
                 .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
         }
+        create_private_file(path)
+            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
         let mut connection = db::open(path).map_err(|error| error.to_string())?;
         db::migrate(&mut connection).map_err(|error| error.to_string())?;
         Ok(UserStore {
@@ -191,6 +193,24 @@ fn row_id(id: i64) -> rusqlite::Result<u64> {
 }
 
 // ANCHOR: is_unique_violation
+/// Creates `path` as an empty file only we can read and write (mode 0600),
+/// unless it exists already. SQLite makes its `-wal` and `-shm` files with
+/// the database file's mode, so they are private too; without this, all
+/// three would get the default mode (often 0644: anyone on the machine could
+/// read the password hashes).
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// Did this statement break a `UNIQUE` constraint?
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(
@@ -297,6 +317,24 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn the_database_and_its_wal_files_are_readable_only_by_us() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("users.sqlite3");
+        let store = UserStore::open(&path, 1).expect("open");
+        store
+            .insert("alice", "hash")
+            .expect("a write makes the -wal file");
+        for name in ["users.sqlite3", "users.sqlite3-wal", "users.sqlite3-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap_or_else(|error| panic!("{name}: {error}"))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[test]
