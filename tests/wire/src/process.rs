@@ -14,15 +14,18 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// A stage's server process. Killed (and reaped) when dropped.
 pub struct StageProcess {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    /// What it printed on stdout after the `listening on` line.
+    stdout: Arc<Mutex<String>>,
     /// The process's working folder. Dropped (deleted) after the process
     /// is killed: the fields of a struct drop after its `Drop::drop`.
     working_dir: tempfile::TempDir,
@@ -58,8 +61,9 @@ impl StageProcess {
             .unwrap_or_else(|error| panic!("start {}: {error}", binary.display()));
         let stderr = keep_stderr(&mut child);
         let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdout = BufReader::new(stdout);
         let mut first_line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut first_line);
+        let _ = stdout.read_line(&mut first_line);
         let addr = first_line
             .trim()
             .strip_prefix("listening on http://")
@@ -70,10 +74,14 @@ impl StageProcess {
             let stderr = stderr.lock().map(|text| text.clone()).unwrap_or_default();
             panic!("{package} did not say where it listens; it printed {first_line:?}, stderr: {stderr}");
         };
+        // Keep reading stdout (from stage 10, the access log): a pipe nobody
+        // reads fills up and blocks the server's next write.
+        let stdout = keep_reading(stdout);
         StageProcess {
             child,
             addr,
             stderr,
+            stdout,
             working_dir,
         }
     }
@@ -110,6 +118,37 @@ impl StageProcess {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    /// What the server has written to stdout after its `listening on` line
+    /// (its first 64 KiB).
+    pub fn stdout(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends a signal (`"TERM"`, `"INT"`) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `patience` for the process to exit, and says how it did.
+    pub fn wait_for_exit(&mut self, patience: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for StageProcess {
@@ -122,20 +161,26 @@ impl Drop for StageProcess {
 /// Reads the child's stderr on a thread (a full pipe would block the server)
 /// and keeps its first 64 KiB, for the message when it fails to start.
 fn keep_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    match child.stderr.take() {
+        Some(stderr) => keep_reading(stderr),
+        None => Arc::default(),
+    }
+}
+
+/// Reads `pipe` to its end on a thread, keeping the first 64 KiB.
+fn keep_reading(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<String>> {
     let kept = Arc::new(Mutex::new(String::new()));
-    if let Some(mut stderr) = child.stderr.take() {
-        let kept = Arc::clone(&kept);
-        thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(read @ 1..) = stderr.read(&mut chunk) {
-                if let Ok(mut text) = kept.lock() {
-                    if text.len() < 64 * 1024 {
-                        text.push_str(&String::from_utf8_lossy(&chunk[..read]));
-                    }
+    let keeper = Arc::clone(&kept);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(read @ 1..) = pipe.read(&mut chunk) {
+            if let Ok(mut text) = keeper.lock() {
+                if text.len() < 64 * 1024 {
+                    text.push_str(&String::from_utf8_lossy(&chunk[..read]));
                 }
             }
-        });
-    }
+        }
+    });
     kept
 }
 
