@@ -65,6 +65,7 @@ function clearMarks() {
   }
 }
 
+// ANCHOR: sign_up
 async function signUp(event) {
   event.preventDefault(); // we send the form ourselves, as JSON
   clearMarks();
@@ -103,5 +104,6 @@ async function signUp(event) {
     }
   }
 }
+// ANCHOR_END: sign_up
 
 signupForm.addEventListener("submit", signUp);

@@ -192,7 +192,7 @@ fn row_id(id: i64) -> rusqlite::Result<u64> {
     u64::try_from(id).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, id))
 }
 
-// ANCHOR: is_unique_violation
+// ANCHOR: create_private_file
 /// Creates `path` as an empty file only we can read and write (mode 0600),
 /// unless it exists already. SQLite makes its `-wal` and `-shm` files with
 /// the database file's mode, so they are private too; without this, all
@@ -210,7 +210,9 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
         Err(error) => Err(error),
     }
 }
+// ANCHOR_END: create_private_file
 
+// ANCHOR: is_unique_violation
 /// Did this statement break a `UNIQUE` constraint?
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(
@@ -319,6 +321,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o700);
     }
 
+    // ANCHOR: private_files
     #[test]
     fn the_database_and_its_wal_files_are_readable_only_by_us() {
         use std::os::unix::fs::PermissionsExt;
@@ -336,6 +339,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
     }
+    // ANCHOR_END: private_files
 
     #[test]
     fn a_database_path_that_cannot_be_created_is_a_clear_error() {
