@@ -1,9 +1,8 @@
 //! [`Config`]: everything the server can be told from outside, read from
 //! the environment by [`Config::from_env`].
 //!
-//! New since stage 07: where the database lives (`DATABASE_PATH`). Reading the
-//! environment is `main`'s business, not the server's: the library takes a
-//! `Config` as a parameter, so a test builds one in code.
+//! Reading the environment is `main`'s business, not the server's: the
+//! library takes a `Config` as a parameter, so a test builds one in code.
 
 use std::ffi::OsString;
 use std::num::NonZeroUsize;
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 /// What we serve unless `STATIC_DIR` says otherwise: this crate's own
 /// `frontend/`, as an absolute path fixed at compile time, so that
-/// `cargo run -p stage-08` works from any directory.
+/// `cargo run -p stage-09` works from any directory.
 pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
 
 /// Where the database lives unless `DATABASE_PATH` says otherwise: relative

@@ -46,6 +46,9 @@ pub struct Stage {
     /// Does it have the user API, `POST /api/users` (does its package use
     /// `serde_json`)? The JSON cases only apply if it does.
     pub has_user_api: bool,
+    /// Does it log users in, `POST /api/login` (does its package use
+    /// `jsonwebtoken`)? The token cases only apply if it does.
+    pub has_login: bool,
     /// What its `known-limitations.txt` lists.
     pub known_limitations: Vec<KnownLimitation>,
 }
@@ -75,6 +78,7 @@ pub fn http_stages() -> Vec<Stage> {
         .map(|(stage, manifest)| Stage {
             serves_files: stage.dir.join("frontend").is_dir(),
             has_user_api: manifest.contains("serde_json"),
+            has_login: manifest.contains("jsonwebtoken"),
             known_limitations: read_known_limitations(&stage.dir.join(LIMITATIONS_FILE))
                 .unwrap_or_else(|problem| panic!("{}: {problem}", stage.name)),
             name: stage.name,
@@ -134,7 +138,13 @@ impl Stage {
     pub fn start(&self, static_root: &Path) -> StageProcess {
         let root = static_root.to_string_lossy();
         let workers = CONFORMANCE_WORKERS.to_string();
-        StageProcess::start(
+        // The token signing secret (from stage 09), in the process's own
+        // working folder: known to the cases that forge tokens.
+        let working_dir = tempfile::tempdir().expect("a working folder");
+        let secret = working_dir.path().join("jwt-secret");
+        std::fs::write(&secret, wire::jwt::JWT_SECRET).expect("write the secret");
+        let secret = secret.to_string_lossy().into_owned();
+        StageProcess::start_in(
             &self.name,
             &[
                 ("STATIC_DIR", &root),
@@ -144,7 +154,9 @@ impl Stage {
                 // `idle-timeout` case waits.
                 ("IDLE_TIMEOUT_SECS", "2"),
                 ("REQUEST_TIMEOUT_SECS", "1"),
+                ("JWT_SECRET_FILE", &secret),
             ],
+            working_dir,
         )
     }
 }
@@ -177,6 +189,9 @@ pub enum Talk {
     ScriptedWithFiles(fn(SocketAddr, &Path) -> Result<(), String>),
     /// A conversation with a stage that has the user API (from stage 07).
     WithUserApi(fn(SocketAddr) -> Result<(), String>),
+    /// A conversation with a stage that logs users in (from stage 09),
+    /// started with [`wire::jwt::JWT_SECRET`] as its signing secret.
+    WithLogin(fn(SocketAddr) -> Result<(), String>),
 }
 
 impl Case {
@@ -190,6 +205,11 @@ impl Case {
         matches!(self.talk, Talk::WithUserApi(_))
     }
 
+    /// Only the token cases need a stage that logs users in.
+    pub fn needs_login(&self) -> bool {
+        matches!(self.talk, Talk::WithLogin(_))
+    }
+
     /// Talks to the server at `addr`, which serves `static_root`; `Err`
     /// says what went wrong.
     pub fn run(&self, addr: SocketAddr, static_root: &Path) -> Result<(), String> {
@@ -198,7 +218,7 @@ impl Case {
                 expect_status(wire::exchange_one(addr, request), status)
             }
             Talk::Traversal(path) => expect_refused(addr, path),
-            Talk::Scripted(talk) | Talk::WithUserApi(talk) => talk(addr),
+            Talk::Scripted(talk) | Talk::WithUserApi(talk) | Talk::WithLogin(talk) => talk(addr),
             Talk::ScriptedWithFiles(talk) => talk(addr, static_root),
         }
     }
@@ -660,6 +680,89 @@ pub const CASES: &[Case] = &[
         }),
     },
     Case {
+        id: "sign-up-race",
+        conversation: "Eight clients sign up the same name at the same moment",
+        expected: "one 201, seven 409, never a 500",
+        talk: Talk::WithUserApi(|addr| {
+            let body = r#"{"username":"alice","password":"correct horse"}"#;
+            let request = sign_up(body);
+            let barrier = Barrier::new(8);
+            let mut statuses: Vec<Option<u16>> = thread::scope(|scope| {
+                let clients: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut client = wire::connect(addr);
+                            barrier.wait();
+                            wire::send(&mut client, &request);
+                            wire::read_reply(&mut client).status()
+                        })
+                    })
+                    .collect();
+                clients
+                    .into_iter()
+                    .map(|client| client.join().unwrap_or(None))
+                    .collect()
+            });
+            statuses.sort();
+            let mut expected = vec![Some(409); 7];
+            expected.insert(0, Some(201));
+            if statuses == expected {
+                Ok(())
+            } else {
+                Err(format!("statuses {statuses:?}"))
+            }
+        }),
+    },
+    // Logins: tokens (from stage 09).
+    Case {
+        id: "login-then-me",
+        conversation: "Sign up, log in, then `GET /api/me` and `/api/users/1` with the token",
+        expected: "200 with the token, the same user twice",
+        talk: Talk::WithLogin(|addr| {
+            let credentials = r#"{"username":"alice","password":"correct horse"}"#;
+            expect_status(wire::exchange_one(addr, &sign_up(credentials)), 201)?;
+            let login = wire::exchange_one(addr, &post_json("/api/login", credentials));
+            let token = serde_json::from_slice::<serde_json::Value>(login.body())
+                .ok()
+                .and_then(|body| body["token"].as_str().map(str::to_string))
+                .ok_or_else(|| format!("login: {}", summary(&login)))?;
+            for path in ["/api/me", "/api/users/1"] {
+                let reply = wire::exchange_one(addr, &get_with_token(path, &token));
+                let body: Option<serde_json::Value> = serde_json::from_slice(reply.body()).ok();
+                if reply.status() != Some(200)
+                    || body.is_none_or(|body| body["username"] != "alice")
+                {
+                    return Err(format!("{path}: {}", summary(&reply)));
+                }
+            }
+            Ok(())
+        }),
+    },
+    Case {
+        id: "forged-tokens",
+        conversation: "Tokens with alg `none`, HS384/HS512/RS256, another key, an edited payload, \
+                       expired, not yet valid, no `exp`/`sub`/`iat`, a user who does not exist, \
+                       garbage, empty, two parts",
+        expected: "401 with `WWW-Authenticate: Bearer error=\"invalid_token\"`, each",
+        talk: Talk::WithLogin(|addr| {
+            let credentials = r#"{"username":"alice","password":"correct horse"}"#;
+            expect_status(wire::exchange_one(addr, &sign_up(credentials)), 201)?;
+            for (why, token) in wire::jwt::refused_tokens() {
+                let reply = wire::exchange_one(addr, &get_with_token("/api/me", &token));
+                let challenge = reply.header("www-authenticate");
+                if reply.status() != Some(401)
+                    || challenge.as_deref() != Some(r#"Bearer error="invalid_token""#)
+                {
+                    return Err(format!(
+                        "{why}: {}, challenge {challenge:?}",
+                        summary(&reply)
+                    ));
+                }
+            }
+            Ok(())
+        }),
+    },
+    Case {
         id: "json-not-declared",
         conversation: "A sign-up sent as a form (`application/x-www-form-urlencoded`)",
         expected: "415 as JSON",
@@ -681,14 +784,26 @@ pub const CASES: &[Case] = &[
 
 /// `POST /api/users` with this body, declared as JSON.
 fn sign_up(body: &str) -> Vec<u8> {
-    let mut request = format!(
-        "POST /api/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+    post_json("/api/users", body)
+}
+
+/// `POST path` with this body, declared as JSON.
+fn post_json(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
-    .into_bytes();
-    request.extend_from_slice(body.as_bytes());
-    request
+    .into_bytes()
+}
+
+/// `GET path` with `Authorization: Bearer token`.
+fn get_with_token(path: &str, token: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes()
 }
 
 /// The status, with a JSON error body: `{"error": "..."}`.
@@ -790,7 +905,8 @@ pub enum Expectation<'a> {
     /// A known limitation: it fails this way, and that stage fixes it.
     KnownLimitation(&'a KnownLimitation),
     /// The case does not apply (traversal on a stage that serves no files,
-    /// JSON on a stage without the user API).
+    /// JSON on a stage without the user API, tokens on a stage without
+    /// logins).
     NotApplicable,
 }
 
@@ -799,6 +915,7 @@ impl Stage {
     pub fn expectation(&self, case: &Case) -> Expectation<'_> {
         if (case.needs_files() && !self.serves_files)
             || (case.needs_user_api() && !self.has_user_api)
+            || (case.needs_login() && !self.has_login)
         {
             return Expectation::NotApplicable;
         }
@@ -895,7 +1012,7 @@ fn render_rows(stages: &[Stage], cases: Vec<&Case>) -> String {
     }
     table.push_str(
         "\npass: passes · fail → NN: a known limitation, fixed in stage NN · \
-         –: does not apply (the stage serves no files, or has no user API)\n",
+         –: does not apply (the stage serves no files, has no user API, or no logins)\n",
     );
     table
 }

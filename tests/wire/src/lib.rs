@@ -17,9 +17,11 @@
 //! Also here, so that no test suite has its own copy: [`StageProcess`] (a
 //! stage's real binary on a free port, for the conformance suite and the
 //! transcripts), [`StaticFixture`] (the one folder of files where every path
-//! traversal has a real target) and [`reset`] (close with RST, not FIN).
+//! traversal has a real target), [`reset`] (close with RST, not FIN) and
+//! [`jwt`] (tokens forged by hand, for stage 09 on).
 
 mod fixture;
+pub mod jwt;
 mod process;
 
 pub use fixture::{StaticFixture, SECRET};
