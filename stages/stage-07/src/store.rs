@@ -23,6 +23,7 @@ pub struct User {
 }
 // ANCHOR_END: user
 
+// ANCHOR: user_debug
 /// Written by hand, not derived, so that logging a user with `{:?}` can
 /// never print the password hash.
 impl fmt::Debug for User {
@@ -36,6 +37,7 @@ impl fmt::Debug for User {
             .finish()
     }
 }
+// ANCHOR_END: user_debug
 
 /// The username belongs to someone already (`409 Conflict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

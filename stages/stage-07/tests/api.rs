@@ -393,7 +393,7 @@ fn resident_kib(server: &StageProcess) -> u64 {
 #[test]
 fn memory_goes_back_to_the_os_after_each_sign_up() {
     // Each hash takes 7 MiB and gives it back. Without `main`'s mallopt,
-    // glibc kept the blocks: 30 sign-ups left the server at 120 MiB.
+    // glibc kept the blocks: 30 sign-ups left the server above 120 MiB.
     let server = server(&[]);
     for n in 0..30 {
         let reply = sign_up(&server, &format!("user{n}"), "correct horse");

@@ -3,7 +3,7 @@
 //! We never store a password, only a slow, salted hash of it: if the user
 //! table leaks, each guess an attacker makes costs them as much as one
 //! sign-up costs us. That cost is the point, and also the danger: every hash
-//! in flight holds [`MEMORY_KIB`] of RAM and a core for tens of
+//! in flight holds [`MEMORY_KIB`] of RAM and a core for about ten
 //! milliseconds, so a burst of sign-ups (or, from stage 09, logins) could
 //! take all our memory and all our workers. [`Passwords`] therefore lets at
 //! most a few hashes run at once, lets a few more wait, and turns the rest

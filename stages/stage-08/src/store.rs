@@ -73,8 +73,9 @@ pub struct UserStore {
 
 impl UserStore {
     // ANCHOR: store_open
-    /// Opens the database at `path` (creating its folder, readable only by
-    /// us: it holds password hashes) and brings its schema up to date.
+    /// Opens the database at `path` (creating its folder and the file,
+    /// readable only by us: it holds password hashes) and brings its schema
+    /// up to date.
     /// Called by `main` before it says it is listening, so a bad path or a
     /// database from a newer version stops the start, not the first request.
     pub fn open(path: &Path, max_idle: usize) -> Result<UserStore, String> {

@@ -87,7 +87,7 @@ fn load_tokens(config: &Config) -> Result<Tokens, String> {
 /// `munmap`, but after the first such block is freed it raises that size
 /// limit to the block's size, and from then on serves 7 MiB blocks from its
 /// heaps, which it is slow to shrink. Measured on stage 07: 60 sign-ups,
-/// one after another, left the server at 400 MiB. Setting the limit
+/// one after another, left the server above 400 MiB. Setting the limit
 /// ourselves turns the raising off (mallopt(3)). Other C libraries (musl)
 /// always return large blocks, and have no `mallopt`.
 fn return_large_blocks_to_the_os() {
@@ -96,7 +96,7 @@ fn return_large_blocks_to_the_os() {
         const ONE_MIB: libc::c_int = 1024 * 1024;
         // SAFETY: mallopt only sets a number inside glibc's allocator; we
         // call it first thing in `main`, before any other thread exists, as
-        // mallopt(3) asks.
+        // glibc's manual asks (it marks mallopt MT-Unsafe).
         let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, ONE_MIB) };
         if accepted != 1 {
             eprintln!(

@@ -22,7 +22,8 @@ use crate::store::{StoreError, User};
 pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
 /// Passwords: this many bytes. At least 8, because shorter ones fall to
 /// guessing whatever the hash; at most 128, because every input gets a cap
-/// (a megabyte-long "password" would still be read, kept and hashed), and
+/// (up to the 64 KiB body cap, a long "password" would still be read, kept
+/// and hashed), and
 /// nobody needs more.
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
 
@@ -65,7 +66,7 @@ pub fn create_user(request: &Request, app: &App) -> Result<Response, ApiError> {
     let new_user: Credentials = read_json(request)?;
     let username = valid_username(new_user.username)?;
     let password = valid_password(new_user.password)?;
-    // The slow part (tens of milliseconds of CPU and 7 MiB of RAM), on this
+    // The slow part (milliseconds of CPU and 7 MiB of RAM), on this
     // worker thread, never on the accepting thread.
     let password_hash = app.passwords.hash(&password).map_err(|error| match error {
         HashError::Busy => ApiError::new(
