@@ -67,12 +67,16 @@ pub fn load_secret(
 }
 // ANCHOR_END: load_secret
 
-/// The file's bytes, without the line break an editor or `echo` adds, if
-/// there are at least [`MIN_SECRET_BYTES`] of them.
+/// The file's bytes, without the one line break an editor or `echo` adds
+/// at the end (`\n` or `\r\n`), if there are at least [`MIN_SECRET_BYTES`]
+/// of them. Only that one: a secret of raw random bytes may well end in a
+/// byte that looks like a space, and must not lose it.
 fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes =
         fs::read(path).map_err(|error| format!("JWT secret {}: {error}", path.display()))?;
-    while bytes.last().is_some_and(u8::is_ascii_whitespace) {
+    if bytes.ends_with(b"\r\n") {
+        bytes.truncate(bytes.len() - 2);
+    } else if bytes.ends_with(b"\n") {
         bytes.pop();
     }
     if bytes.len() < MIN_SECRET_BYTES {
@@ -143,6 +147,25 @@ mod tests {
             !dir.path().join("jwt-secret").exists(),
             "no development secret"
         );
+    }
+
+    #[test]
+    fn only_one_final_line_break_is_dropped() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("secret");
+        let raw = b"0123456789abcdef0123456789abcdef \t";
+        for (written, kept) in [
+            (&b"0123456789abcdef0123456789abcdef\r\n"[..], &raw[..32]),
+            (&raw[..], &raw[..]),
+            (
+                &b"0123456789abcdef0123456789abcdef \t\n\n"[..],
+                &b"0123456789abcdef0123456789abcdef \t\n"[..],
+            ),
+        ] {
+            fs::write(&path, written).expect("write");
+            let secret = load(&[("JWT_SECRET_FILE", &path)], &dir.path().join("db")).expect("read");
+            assert_eq!(secret.bytes, kept);
+        }
     }
 
     #[test]

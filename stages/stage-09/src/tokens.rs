@@ -123,6 +123,12 @@ impl Tokens {
                     ErrorKind::ImmatureSignature => "not valid yet".to_string(),
                     ErrorKind::InvalidAlgorithm => "another algorithm".to_string(),
                     ErrorKind::InvalidSignature => "bad signature".to_string(),
+                    ErrorKind::MissingRequiredClaim(claim) => format!("no `{claim}`"),
+                    ErrorKind::InvalidToken => "not three base64url parts".to_string(),
+                    ErrorKind::Base64(_) => "not base64url".to_string(),
+                    ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                        "a header or claims we cannot read (an unknown algorithm?)".to_string()
+                    }
                     other => format!("{other:?}"),
                 })
             })?;

@@ -93,6 +93,8 @@ fn logging_in_gives_a_token_that_shows_who_you_are() {
 
     let me = server.me_with_token(token);
     assert_eq!(me.status(), Some(200));
+    // One user's data: no cache may keep it.
+    assert_eq!(me.header("Cache-Control").as_deref(), Some("no-store"));
     assert_eq!(json_body(&me)["username"], "alice");
     let user = server.get("/api/users/1", Some(&format!("Bearer {token}")));
     assert_eq!(user.status(), Some(200));

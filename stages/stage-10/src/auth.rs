@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::json::{read_json, ApiError};
-use crate::passwords::HashError;
+use crate::passwords::Busy;
 use crate::request::Request;
 use crate::response::Response;
 use crate::routes::App;
@@ -54,19 +54,12 @@ pub fn log_in(request: &Request, app: &App) -> Result<Response, ApiError> {
         .find_by_name(&username)
         .map_err(|error| database_failed(&error))?;
     let hash = user.as_ref().map(|user| user.password_hash.as_str());
-    let verified = app
-        .passwords
-        .verify(&password, hash)
-        .map_err(|error| match error {
-            HashError::Busy => ApiError::new(
-                Status::ServiceUnavailable,
-                "too many logins at once; try again in a second",
-            ),
-            HashError::Failed(reason) => {
-                eprintln!("checking a password failed: {reason}");
-                ApiError::new(Status::InternalServerError, "could not check the password")
-            }
-        })?;
+    let verified = app.passwords.verify(&password, hash).map_err(|Busy| {
+        ApiError::new(
+            Status::ServiceUnavailable,
+            "too many logins at once; try again in a second",
+        )
+    })?;
     let (Some(user), true) = (user, verified) else {
         return Err(ApiError::unauthorized("wrong username or password", BEARER));
     };
@@ -80,7 +73,7 @@ pub fn log_in(request: &Request, app: &App) -> Result<Response, ApiError> {
         expires_in: issued.expires_in,
     };
     // A token is a password for an hour: no cache may keep a copy.
-    Ok(Response::json(Status::Ok, &body).with_header("Cache-Control", "no-store"))
+    Ok(private(Response::json(Status::Ok, &body)))
 }
 // ANCHOR_END: log_in
 
@@ -88,9 +81,15 @@ pub fn log_in(request: &Request, app: &App) -> Result<Response, ApiError> {
 /// `GET /api/me`: the user the token belongs to.
 pub fn me(request: &Request, app: &App) -> Result<Response, ApiError> {
     let user = authenticate(request, app)?;
-    Ok(Response::json(Status::Ok, &view(&user)))
+    Ok(private(Response::json(Status::Ok, &view(&user))))
 }
 // ANCHOR_END: me
+
+/// An answer for one user's eyes: no cache, not even the browser's, may
+/// keep a copy of it.
+pub fn private(response: Response) -> Response {
+    response.with_header("Cache-Control", "no-store")
+}
 
 // ANCHOR: authenticate
 /// The user who sent `request`, if it carries a valid token for a user

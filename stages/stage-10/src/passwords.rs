@@ -114,8 +114,8 @@ impl Passwords {
     /// answer takes does not tell an attacker which usernames exist.
     ///
     /// A check costs what a hash costs, so it takes a turn like one.
-    pub fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, HashError> {
-        let _turn = self.take_turn().map_err(|Busy| HashError::Busy)?;
+    pub fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, Busy> {
+        let _turn = self.take_turn()?;
         let matches = self
             .argon2
             .verify_password(password.as_bytes(), phc.unwrap_or(&self.dummy_hash))
@@ -203,7 +203,7 @@ mod tests {
         );
         // And a check waits for its turn like a hash.
         let _running = passwords.take_turn().expect("the first runs");
-        assert_eq!(passwords.verify("x", None), Err(HashError::Busy));
+        assert_eq!(passwords.verify("x", None), Err(Busy));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::authenticate;
+use crate::auth::{authenticate, private};
 use crate::json::{read_json, ApiError};
 use crate::passwords::HashError;
 use crate::request::Request;
@@ -107,7 +107,7 @@ pub fn get_user(request: &Request, id: &str, app: &App) -> Result<Response, ApiE
         None => None,
     };
     let user = found.ok_or_else(|| ApiError::new(Status::NotFound, "no such user"))?;
-    Ok(Response::json(Status::Ok, &view(&user)))
+    Ok(private(Response::json(Status::Ok, &view(&user))))
 }
 
 /// A `500` for a database failure. The details go to the log, for us; the
