@@ -33,7 +33,11 @@ trap cleanup EXIT
 
 failures=0
 for stage in "${stages[@]}"; do
-  ADDR=127.0.0.1:0 timeout 60 "${CARGO_TARGET_DIR:-target}/debug/$stage" >"$work/out" 2>"$work/err" &
+  # Each server runs in a fresh folder of its own: from stage 08 a stage
+  # writes its database (and from 09 a development secret) under data/.
+  binary=$(realpath "${CARGO_TARGET_DIR:-target}/debug/$stage")
+  mkdir "$work/run-$stage"
+  (cd "$work/run-$stage" && ADDR=127.0.0.1:0 exec timeout 60 "$binary") >"$work/out" 2>"$work/err" &
   server_pid=$!
   addr=
   for _ in $(seq 100); do
