@@ -67,6 +67,7 @@ pub fn load_secret(
 }
 // ANCHOR_END: load_secret
 
+// ANCHOR: read_secret
 /// The file's bytes, without the one line break an editor or `echo` adds
 /// at the end (`\n` or `\r\n`), if there are at least [`MIN_SECRET_BYTES`]
 /// of them. Only that one: a secret of raw random bytes may well end in a
@@ -90,7 +91,9 @@ fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+// ANCHOR_END: read_secret
 
+// ANCHOR: development_secret
 /// Makes a random development secret at `path` unless one is there already
 /// (so tokens survive a restart): 32 random bytes from the OS, written as 64
 /// hexadecimal characters, in a file only we can read. Returns whether it
@@ -117,6 +120,7 @@ fn create_development_secret(path: &Path) -> Result<bool, String> {
         Err(error) => Err(format!("JWT secret {}: {error}", path.display())),
     }
 }
+// ANCHOR_END: development_secret
 
 #[cfg(test)]
 mod tests {

@@ -81,12 +81,14 @@ impl Tokens {
                 secret.len()
             ));
         }
+        // ANCHOR: validation
         // HS256 and nothing else, whatever the token's header says.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "iat", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
+        // ANCHOR_END: validation
         let key_error = |error: jsonwebtoken::errors::Error| format!("the JWT secret: {error}");
         Ok(Tokens {
             encoding_key: EncodingKey::from_secret(secret).map_err(key_error)?,
@@ -95,6 +97,7 @@ impl Tokens {
         })
     }
 
+    // ANCHOR: issue
     /// A token for user `user_id`, valid for [`TOKEN_LIFETIME`] from now.
     pub fn issue(&self, user_id: u64) -> Result<IssuedToken, String> {
         let now = unix_time(SystemTime::now());
@@ -112,7 +115,9 @@ impl Tokens {
             expires_in: TOKEN_LIFETIME.as_secs(),
         })
     }
+    // ANCHOR_END: issue
 
+    // ANCHOR: check
     /// The user id in `token`, if its signature, algorithm and times are
     /// all right. Whether that user still exists is the caller's question.
     pub fn check(&self, token: &str) -> Result<u64, InvalidToken> {
@@ -138,6 +143,7 @@ impl Tokens {
             .parse()
             .map_err(|_| InvalidToken("a subject that is not a user id".to_string()))
     }
+    // ANCHOR_END: check
 }
 // ANCHOR_END: tokens
 

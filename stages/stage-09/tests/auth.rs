@@ -136,6 +136,7 @@ fn the_token_is_an_hs256_jwt_that_a_hand_made_check_accepts() {
     assert_eq!(server.me_with_token(&forged).status(), Some(200));
 }
 
+// ANCHOR: same_401
 #[test]
 fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
     let server = Server::start();
@@ -146,6 +147,7 @@ fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
     // Byte for byte the same answer, Date aside.
     assert_eq!(wrong_password.show(), unknown_user.show());
 }
+// ANCHOR_END: same_401
 
 #[test]
 fn a_login_without_a_field_or_with_the_wrong_type_is_refused_like_a_sign_up() {
@@ -179,6 +181,7 @@ fn a_bad_token_gets_401_with_invalid_token() {
     insta::assert_snapshot!("me_with_invalid_token", reply.show());
 }
 
+// ANCHOR: leeway
 #[test]
 fn a_token_just_past_its_expiry_passes_within_the_leeway_and_not_beyond() {
     let server = Server::start();
@@ -190,6 +193,7 @@ fn a_token_just_past_its_expiry_passes_within_the_leeway_and_not_beyond() {
     let beyond = forge(&hs256(), &at(now() - 30), secret);
     assert_eq!(server.me_with_token(&beyond).status(), Some(401));
 }
+// ANCHOR_END: leeway
 
 #[test]
 fn tokens_survive_a_restart_with_the_same_secret() {
