@@ -7,7 +7,6 @@
 //! payload, expired, …) is the conformance case `forged-tokens`, run against
 //! this stage and every later one.
 
-use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -244,10 +243,6 @@ fn a_short_secret_stops_the_start_and_no_secret_makes_a_private_development_one(
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&made).expect("made").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        server.stderr().contains("warning: no JWT_SECRET_FILE"),
-        "{}",
-        server.stderr()
-    );
+    let log = server.stderr_once_it_says("warning: no JWT_SECRET_FILE");
+    assert!(log.contains("warning: no JWT_SECRET_FILE"), "{log}");
 }

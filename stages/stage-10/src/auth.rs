@@ -12,7 +12,7 @@ use crate::routes::App;
 use crate::status::Status;
 use crate::store::User;
 use crate::tokens::{presented_token, Presented};
-use crate::users::{database_failed, view, Credentials};
+use crate::users::{database_failed, view, Credentials, PASSWORD_BYTES};
 
 /// The challenge of a `401` when no token was sent: "this API wants a
 /// bearer token".
@@ -49,6 +49,11 @@ pub fn log_in(request: &Request, app: &App) -> Result<Response, ApiError> {
     let password = credentials
         .password
         .ok_or_else(|| ApiError::invalid("password", "password is required"))?;
+    // No password we accepted at sign-up is longer than this, so a longer
+    // one is wrong without a hash (and every input gets a cap).
+    if password.len() > *PASSWORD_BYTES.end() {
+        return Err(ApiError::unauthorized("wrong username or password", BEARER));
+    }
     let user = app
         .users
         .find_by_name(&username)

@@ -82,7 +82,7 @@ fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
     if bytes.len() < MIN_SECRET_BYTES {
         return Err(format!(
             "JWT secret {}: {} bytes, at least {MIN_SECRET_BYTES} needed \
-             (make one with: head -c 48 /dev/urandom | base64 > {})",
+             (make one with: (umask 077 && head -c 48 /dev/urandom | base64 > {}))",
             path.display(),
             bytes.len(),
             path.display()
@@ -99,22 +99,27 @@ fn create_development_secret(path: &Path) -> Result<bool, String> {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|error| format!("no random bytes: {error}"))?;
     let hex: String = random.iter().map(|byte| format!("{byte:02x}")).collect();
-    // `create_new`: never overwrite an existing secret, even if two
-    // processes start at once.
-    let file = OpenOptions::new()
+    let failed = |error: std::io::Error| format!("JWT secret {}: {error}", path.display());
+    // Written whole to a file of our own first, then linked into place:
+    // `hard_link` never replaces an existing secret, and a second process
+    // starting at the same moment sees either no secret or all of it, never
+    // an empty file.
+    let draft = path.with_file_name(format!("jwt-secret.{}.new", std::process::id()));
+    let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path);
-    match file {
-        Ok(mut file) => {
-            file.write_all(hex.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|error| format!("JWT secret {}: {error}", path.display()))?;
-            Ok(true)
-        }
+        .open(&draft)
+        .map_err(failed)?;
+    let written = file
+        .write_all(hex.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| fs::hard_link(&draft, path));
+    let _ = fs::remove_file(&draft);
+    match written {
+        Ok(()) => Ok(true),
         Err(error) if error.kind() == ErrorKind::AlreadyExists => Ok(false),
-        Err(error) => Err(format!("JWT secret {}: {error}", path.display())),
+        Err(error) => Err(failed(error)),
     }
 }
 

@@ -126,17 +126,23 @@ impl Tokens {
                     ErrorKind::MissingRequiredClaim(claim) => format!("no `{claim}`"),
                     ErrorKind::InvalidToken => "not three base64url parts".to_string(),
                     ErrorKind::Base64(_) => "not base64url".to_string(),
+                    // Our `Claims` needs `sub`, `iat` and `exp`, so a token
+                    // without one fails here, before the crate's own check.
                     ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
-                        "a header or claims we cannot read (an unknown algorithm?)".to_string()
+                        "a header or claims we cannot read (an unknown algorithm, or a claim \
+                         missing or of the wrong type)"
+                            .to_string()
                     }
                     other => format!("{other:?}"),
                 })
             })?;
         // Our ids are decimal numbers, written by `issue`.
-        data.claims
-            .sub
-            .parse()
-            .map_err(|_| InvalidToken("a subject that is not a user id".to_string()))
+        // Our ids are written as `issue` writes them: `1`, never `01`.
+        let sub = data.claims.sub;
+        sub.parse()
+            .ok()
+            .filter(|id: &u64| id.to_string() == sub)
+            .ok_or_else(|| InvalidToken("a subject that is not a user id".to_string()))
     }
 }
 // ANCHOR_END: tokens

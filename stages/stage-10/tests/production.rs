@@ -81,7 +81,7 @@ fn every_configuration_problem_gets_one_line_and_exit_status_2() {
 fn the_configuration_in_effect_is_printed_once_without_the_secret() {
     let (_folder, secret) = secret_file();
     let server = StageProcess::start(STAGE, &[("JWT_SECRET_FILE", &secret), ("WORKERS", "3")]);
-    let log = server.stderr();
+    let log = server.stderr_once_it_says("config: JWT secret from");
     assert_eq!(log.matches("config: WORKERS=3\n").count(), 1, "{log}");
     assert!(
         log.contains(&format!("config: JWT secret from {secret}\n")),

@@ -126,6 +126,10 @@ pub fn refused_tokens() -> Vec<(&'static str, String)> {
             "a user who does not exist",
             forge(&hs256(), &valid_claims("99"), secret),
         ),
+        (
+            "user 1 written as 01",
+            forge(&hs256(), &valid_claims("01"), secret),
+        ),
         ("garbage", "garbage".to_string()),
         ("empty", String::new()),
         ("two parts", format!("{}.{}", parts[0], parts[2])),

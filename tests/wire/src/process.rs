@@ -119,6 +119,20 @@ impl StageProcess {
             .clone()
     }
 
+    /// Waits up to 5 s until the server's stderr contains `needle`, and
+    /// returns all of it: stderr is read on a thread of its own, so what the
+    /// server wrote a moment ago may not be here yet.
+    pub fn stderr_once_it_says(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(needle) || Instant::now() > deadline {
+                return stderr;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// What the server has written to stdout after its `listening on` line
     /// (its first 64 KiB).
     pub fn stdout(&self) -> String {
