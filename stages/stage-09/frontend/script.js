@@ -139,6 +139,7 @@ async function signUp(event) {
 
 signupForm.addEventListener("submit", signUp);
 
+// ANCHOR: token_storage
 // Log in, and who am I (new in stage 09).
 //
 // Where the token is kept: sessionStorage. It survives a reload of this
@@ -153,6 +154,7 @@ signupForm.addEventListener("submit", signUp);
 // The price: any script running on this page can read sessionStorage. An
 // XSS hole would leak the token, which is one more reason for textContent.
 const TOKEN_KEY = "token";
+// ANCHOR_END: token_storage
 
 const loginForm = document.getElementById("login");
 const loginButton = loginForm.querySelector("button");
@@ -177,6 +179,7 @@ function showLogin(username = null) {
   }
 }
 
+// ANCHOR: who_am_i
 // GET /api/me, with the token if we have one. Without one the server
 // answers 401 "a bearer token is required", and we show just that.
 async function whoAmI() {
@@ -201,7 +204,9 @@ async function whoAmI() {
     showFailure(meResult, response, body);
   }
 }
+// ANCHOR_END: who_am_i
 
+// ANCHOR: log_in
 async function logIn(event) {
   event.preventDefault(); // we send the form ourselves, as JSON
   clearMarks(loginForm);
@@ -230,6 +235,7 @@ function logOut() {
   showResult(meResult, "unknown");
   meDetails.replaceChildren();
 }
+// ANCHOR_END: log_in
 
 loginForm.addEventListener("submit", logIn);
 logoutButton.addEventListener("click", logOut);
