@@ -1,31 +1,38 @@
 #!/usr/bin/env bash
-# Password-hashing benchmark for chapter 7: what one argon2id hash costs
-# (`cargo bench -p stage-07 --bench argon2_cost`), and how much memory stage
-# 07 takes when a burst of sign-ups arrives at once, with the cap on hashes
-# in flight (MAX_CONCURRENT_HASHES=2) and without it (=16, one per worker).
+# Password-hashing benchmark for chapters 7 and 9: what one argon2id hash
+# costs (`cargo bench -p stage-07 --bench argon2_cost`), and how much memory
+# stage 07 takes when a burst of sign-ups arrives at once, with the cap on
+# hashes in flight (MAX_CONCURRENT_HASHES=2) and without it (=16, one per
+# worker). Then the same for a burst of logins on stage 09 (each one argon2
+# check: right password, wrong password or unknown user), and the time of
+# one login of each kind, one at a time.
 #
 # Each run starts a fresh server, reads its resident memory at rest (VmRSS),
-# fires BURST sign-ups at once from one `curl --parallel`, then reads its
+# fires BURST requests at once from one `curl --parallel`, then reads its
 # peak (VmHWM) and what it still holds (VmRSS). See bench/README.md.
 #
-# Usage: bench/login-storm.sh          3 runs per configuration, writes the book page (~20 s)
-#        bench/login-storm.sh --quick  1 run, fewer timed hashes, stdout only (~15 s)
+# Usage: bench/login-storm.sh                3 runs per configuration, writes both book pages (~30 s)
+#        bench/login-storm.sh --quick        1 run, fewer timed hashes, stdout only (~20 s)
+#        bench/login-storm.sh --logins-only  only stage 09's logins, writes their page (~10 s);
+#                                            add --quick for 1 run and stdout only
 #
 # All traffic goes to 127.0.0.1. Every server and curl runs under a time
 # limit, and the servers are stopped when the script exits.
 set -euo pipefail
 
 usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 }
 
-QUICK=0
-case "${1:-}" in
-  "") ;;
-  --quick) QUICK=1 ;;
-  -h | --help) usage; exit 0 ;;
-  *) usage >&2; exit 2 ;;
-esac
+QUICK=0 LOGINS_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --logins-only) LOGINS_ONLY=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
 
 # ---------------------------------------------------------------- settings --
 
@@ -46,18 +53,29 @@ readonly CONFIGS=(
   "no cap:$WORKERS:$BURST"
   "defaults on 2 cores:2:4"
 )
+# Stage 09's logins, in the same three configurations (the defaults first,
+# as chapter 9 discusses them). Before each burst, USERS accounts are made one
+# at a time (not timed): the burst's right and wrong passwords are theirs.
+readonly LOGIN_CONFIGS=(
+  "defaults on 2 cores:2:4"
+  "cap:2:$BURST"
+  "no cap:$WORKERS:$BURST"
+)
+readonly USERS=16 PASSWORD="correct horse" WRONG_PASSWORD="wrong horse!"
+# One login at a time: this many of each kind, timed, after one untimed each.
+readonly TIMED_LOGINS=20
 # Time limits: one sign-up, the whole burst, and a server's whole life.
 readonly REQUEST_TIMEOUT=30 BURST_TIMEOUT=60 SERVER_LIFETIME=600
 
 cd "$(dirname "$0")/.."
 readonly PAGE=book/src/generated/bench-argon2.md
+readonly LOGIN_PAGE=book/src/generated/bench-login.md
 readonly TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-readonly SERVER="$TARGET_DIR/release/stage-07"
 
 # ------------------------------------------------------------------- tools --
 
 missing=()
-for tool in curl cargo awk timeout pgrep; do
+for tool in curl cargo awk timeout pgrep od; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -92,17 +110,24 @@ trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- measuring --
 
-# start_server RUNNING WAITING: starts the release binary on a free port
-# with these caps, waits until it has answered GET /health (so its worker
-# threads are running), and sets SERVER_PID (the `timeout` around it), PID
-# (the server itself) and PORT. stderr goes to /dev/null.
+# start_server STAGE RUNNING WAITING: starts STAGE's release binary on a
+# free port with these caps, waits until it has answered GET /health (so its
+# worker threads are running), and sets SERVER_PID (the `timeout` around it),
+# PID (the server itself) and PORT. stderr goes to /dev/null. Stage 09 runs in
+# a fresh working folder of its own (it keeps its database there, in
+# data/backend.sqlite3) and reads its JWT secret from SECRET_FILE.
 start_server() {
-  local running="$1" waiting="$2" out="$SCRATCH/server.stdout" i
+  local stage="$1" running="$2" waiting="$3" out="$SCRATCH/server.stdout" i
+  local dir="$PWD" extra=()
+  if [[ "$stage" != stage-07 ]]; then
+    dir="$(mktemp -d "$SCRATCH/$stage.XXXXXX")"
+    extra=(JWT_SECRET_FILE="$SECRET_FILE")
+  fi
   : >"$out"
   # `timeout` is a backstop: no server outlives the script by more than this.
-  env ADDR=127.0.0.1:0 WORKERS="$WORKERS" \
+  (cd "$dir" && exec env ADDR=127.0.0.1:0 WORKERS="$WORKERS" "${extra[@]}" \
     MAX_CONCURRENT_HASHES="$running" MAX_WAITING_HASHES="$waiting" \
-    timeout -k 5 "$SERVER_LIFETIME" "$SERVER" >"$out" 2>/dev/null &
+    timeout -k 5 "$SERVER_LIFETIME" "$TARGET_DIR/release/$stage") >"$out" 2>/dev/null &
   SERVER_PID=$!
   PORT=""
   for ((i = 0; i < 100; i++)); do
@@ -112,7 +137,7 @@ start_server() {
     sleep 0.1
   done
   if [[ -z "$PORT" ]]; then
-    echo "stage-07 did not print 'listening on http://127.0.0.1:PORT' within 10 s:" >&2
+    echo "$stage did not print 'listening on http://127.0.0.1:PORT' within 10 s:" >&2
     cat "$out" >&2
     exit 1
   fi
@@ -123,7 +148,7 @@ start_server() {
   fi
   curl -s -o /dev/null -m 5 --retry 20 --retry-delay 0 --retry-connrefused \
     -H 'Connection: close' "http://127.0.0.1:$PORT/health" ||
-    { echo "stage-07 on port $PORT did not answer GET /health" >&2; exit 1; }
+    { echo "$stage on port $PORT did not answer GET /health" >&2; exit 1; }
 }
 
 # kib FIELD: VmRSS or VmHWM of the server, in KiB.
@@ -162,6 +187,124 @@ burst() {
   fi
 }
 
+# make_users: USERS sign-ups (user-1 … user-USERS), one after another on one
+# keep-alive connection; each must answer 201. Not timed.
+make_users() {
+  local args=() i codes rc=0
+  for ((i = 1; i <= USERS; i++)); do
+    ((i > 1)) && args+=(--next)
+    args+=(-s -o /dev/null -w '%{http_code}\n' -m "$REQUEST_TIMEOUT"
+      -H 'Content-Type: application/json'
+      -d "{\"username\":\"user-$i\",\"password\":\"$PASSWORD\"}"
+      "http://127.0.0.1:$PORT/api/users")
+  done
+  codes="$(timeout -k 2 "$BURST_TIMEOUT" curl "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
+  if [[ "$(grep -c '^201$' <<<"$codes" || true)" != "$USERS" ]]; then
+    echo "not every sign-up got 201 (curl exit $rc):" \
+      "$(sort <<<"$codes" | uniq -c | tr -s ' \n' ' ')" >&2
+    cat "$SCRATCH/curl.stderr" >&2
+    exit 1
+  fi
+}
+
+# login_args KIND N: curl's arguments for one login, printed one per line,
+# of KIND `right` (user-N, right password), `wrong` (user-N, wrong
+# password) or `unknown` (nobody-N, a user that does not exist). `-w`
+# prints the kind, the status and curl's total time in seconds. More
+# arguments (such as a header) may follow.
+login_args() {
+  local kind="$1" n="$2" username="user-$2" password="$PASSWORD"
+  case "$kind" in
+    wrong) password="$WRONG_PASSWORD" ;;
+    unknown) username="nobody-$n" ;;
+  esac
+  printf '%s\n' -s -o /dev/null -w "$kind %{http_code} %{time_total}\n" -m "$REQUEST_TIMEOUT" \
+    -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$username\",\"password\":\"$password\"}"
+}
+
+# login_burst: BURST logins at once, each on its own connection (with
+# `Connection: close`, as in `burst`), from one curl process: half with the
+# right password, a quarter with a wrong one, a quarter for unknown users,
+# interleaved (right, right, wrong, unknown, …) so that whoever gets a
+# turn is a mix. Every one costs one argon2 check. Sets OK (200s), DENIED
+# (401s), BUSY (503s), OTHER and WALL_MS; stops the script if a wrong
+# password or an unknown user got 200, or a right password 401.
+login_burst() {
+  local args=() i kind codes rc start end line
+  local -A count=([right]=0 [wrong]=0 [unknown]=0)
+  for ((i = 0; i < BURST; i++)); do
+    case $((i % 4)) in
+      0 | 1) kind=right ;;
+      2) kind=wrong ;;
+      3) kind=unknown ;;
+    esac
+    count[$kind]=$((count[$kind] + 1))
+    ((i > 0)) && args+=(--next)
+    while IFS= read -r line; do args+=("$line"); done < <(login_args "$kind" "${count[$kind]}")
+    args+=(-H 'Connection: close' "http://127.0.0.1:$PORT/api/login")
+  done
+  start="$(date +%s%N)"
+  rc=0
+  codes="$(timeout -k 2 "$BURST_TIMEOUT" curl -s --parallel --parallel-immediate \
+    --parallel-max "$BURST" "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
+  end="$(date +%s%N)"
+  WALL_MS=$(((end - start) / 1000000))
+  OK="$(grep -c '^right 200 ' <<<"$codes" || true)"
+  DENIED="$(grep -c '^\(wrong\|unknown\) 401 ' <<<"$codes" || true)"
+  BUSY="$(grep -c '^[a-z]* 503 ' <<<"$codes" || true)"
+  OTHER=$((BURST - OK - DENIED - BUSY))
+  if grep -q '^\(wrong\|unknown\) 200 \|^right 401 ' <<<"$codes"; then
+    echo "a login got the wrong answer (curl exit $rc):" >&2
+    echo "$codes" >&2
+    exit 1
+  fi
+  if ((OTHER)); then
+    echo "warning: $OTHER of $BURST logins got none of 200, 401 or 503 (curl exit $rc):" \
+      "$(cut -d' ' -f1-2 <<<"$codes" | sort | uniq -c | tr -s ' \n' ' ')" >&2
+    grep -v '^DL%\|^--' "$SCRATCH/curl.stderr" >&2 || true
+  fi
+}
+
+# time_logins: one login at a time on one keep-alive connection: one of each
+# kind untimed, then TIMED_LOGINS rounds of right, wrong, unknown. Sets
+# LOGIN_MS[KIND] to the times in milliseconds, space-separated; stops the
+# script on any answer but 200 for `right` and 401 for the others.
+declare -A LOGIN_MS=()
+time_logins() {
+  local args=() i kind line out rc=0 first=1 code seconds
+  for ((i = 0; i <= TIMED_LOGINS; i++)); do
+    for kind in right wrong unknown; do
+      ((first)) || args+=(--next)
+      first=0
+      # Users 1..USERS in turn (unknown ones: nobody-1..USERS).
+      while IFS= read -r line; do args+=("$line"); done \
+        < <(login_args "$kind" $((i % USERS + 1)))
+      args+=("http://127.0.0.1:$PORT/api/login")
+    done
+  done
+  out="$(timeout -k 2 "$BURST_TIMEOUT" curl "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
+  LOGIN_MS=([right]="" [wrong]="" [unknown]="")
+  i=0
+  while read -r kind code seconds; do
+    i=$((i + 1))
+    case "$kind $code" in
+      "right 200" | "wrong 401" | "unknown 401") ;;
+      *)
+        echo "a login one at a time got '$kind $code' (curl exit $rc):" >&2
+        cat "$SCRATCH/curl.stderr" >&2
+        exit 1
+        ;;
+    esac
+    # The first round (3 answers) warms up, and is not counted.
+    ((i > 3)) && LOGIN_MS[$kind]+=" $(awk -v s="$seconds" 'BEGIN { printf "%.3f", s * 1000 }')"
+  done <<<"$out"
+  if ((i != 3 * (TIMED_LOGINS + 1))); then
+    echo "expected $((3 * (TIMED_LOGINS + 1))) answers one at a time, got $i (curl exit $rc)" >&2
+    exit 1
+  fi
+}
+
 # median VALUES...: the middle value (the lower middle for an even count).
 median() {
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
@@ -183,73 +326,94 @@ show_mib() {
   echo "$text"
 }
 
-# --------------------------------------------------------------------- main --
-
-started=$SECONDS
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-
-echo "==> building stage-07 (release) into $TARGET_DIR" >&2
-cargo build --release --locked -p stage-07 >&2
-
-echo "==> timing $HASH_RUNS hashes of each kind (cargo bench)" >&2
-hash_table="$(cargo bench --locked -p stage-07 --bench argon2_cost -- --markdown --runs "$HASH_RUNS")"
-echo "$hash_table" >&2
-# Memory per hash with our parameters, from the table's m column.
-hash_kib="$(awk -F' *\\| *' '$2 == "hash, our parameters" { print $3 }' <<<"$hash_table")"
-if [[ ! "$hash_kib" =~ ^[0-9]+$ ]]; then
-  echo "could not read our m (KiB) from the bench's table" >&2
-  exit 1
-fi
-
-rows=()
-for config in "${CONFIGS[@]}"; do
-  IFS=: read -r name running waiting <<<"$config"
-  idle_runs=() peak_runs=() after_runs=() ok_runs=() busy_runs=() wall_runs=()
-  for ((run = 1; run <= RUNS; run++)); do
-    start_server "$running" "$waiting"
-    idle="$(kib VmRSS)"
-    burst "$run"
-    # Right after the last answer: the peak so far, and what is still held.
-    peak="$(kib VmHWM)" after="$(kib VmRSS)"
-    echo "    $name ($running running, $waiting waiting) run $run/$RUNS:" \
-      "$OK × 201, $BUSY × 503 in $WALL_MS ms; RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
-    stop "$SERVER_PID"
-    SERVER_PID=""
-    idle_runs+=("$idle") peak_runs+=("$peak") after_runs+=("$after")
-    ok_runs+=("$OK") busy_runs+=("$BUSY") wall_runs+=("$WALL_MS")
-  done
-  # What the arithmetic says: the server at rest plus one block per hash
-  # that can be in flight (no more than the workers, or the burst).
-  in_flight=$((running < WORKERS ? running : WORKERS))
-  expected="$(mib $(($(median "${idle_runs[@]}") + in_flight * hash_kib)))"
-  rows+=("| $name | $running | $waiting | $(median "${ok_runs[@]}") |\
- $(median "${busy_runs[@]}") | $(median "${wall_runs[@]}") ms | $(show_mib "${idle_runs[@]}") |\
- $(show_mib "${peak_runs[@]}") | $expected | $(show_mib "${after_runs[@]}") |")
-done
-
-# ------------------------------------------------------------------ report --
+# ------------------------------------------------------------ the machine --
 
 cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 glibc="$(ldd --version 2>/dev/null | awk 'NR == 1 { print $NF }' || true)"
+machine_text="$(nproc) CPUs ($cpu), Linux $(uname -r), glibc $glibc, $(rustc --version | cut -d' ' -f1-2)"
 if ((RUNS > 1)); then
   runs_text="median of $RUNS runs, each on a fresh server (range in brackets)"
 else
   runs_text="one run"
 fi
-commit_text=""
-if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
-  commit_text=" at commit $commit"
-  # The frontend does not change what is measured; the code and the Cargo files do.
-  [[ -z "$(git status --porcelain -- Cargo.toml Cargo.lock stages/stage-07/Cargo.toml \
-    stages/stage-07/src stages/stage-07/benches 2>/dev/null)" ]] ||
-    commit_text+=" (with uncommitted changes to stage 07's code or the Cargo files)"
-fi
-command_text="bench/login-storm.sh"
-((QUICK)) && command_text="bench/login-storm.sh --quick"
-machine_text="$(nproc) CPUs ($cpu), Linux $(uname -r), glibc $glibc, $(rustc --version | cut -d' ' -f1-2)"
 
-report() {
-  cat <<EOF
+# commit_note WHAT PATHS...: " at commit abc1234", plus a warning naming WHAT
+# if any of PATHS has uncommitted changes.
+commit_note() {
+  local what="$1" commit text=""
+  shift
+  if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
+    text=" at commit $commit"
+    [[ -z "$(git status --porcelain -- "$@" 2>/dev/null)" ]] ||
+      text+=" (with uncommitted changes to $what)"
+  fi
+  echo "$text"
+}
+
+# write_page PAGE: stdin to stdout, and to PAGE unless --quick.
+write_page() {
+  if ((QUICK)); then
+    cat
+    echo "(--quick: not written to $1)" >&2
+  else
+    tee "$1"
+    echo "(written to $1)" >&2
+  fi
+}
+
+# ---------------------------------------------- chapter 7: stage 07 sign-ups --
+
+signups() {
+  local load_before commit_text command_text hash_table rows=() config name running waiting
+  local idle_runs peak_runs after_runs ok_runs busy_runs wall_runs run idle peak after
+  local in_flight expected
+  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+  echo "==> building stage-07 (release) into $TARGET_DIR" >&2
+  cargo build --release --locked -p stage-07 >&2
+
+  echo "==> timing $HASH_RUNS hashes of each kind (cargo bench)" >&2
+  hash_table="$(cargo bench --locked -p stage-07 --bench argon2_cost -- --markdown --runs "$HASH_RUNS")"
+  echo "$hash_table" >&2
+  # Memory per hash with our parameters, from the table's m column.
+  hash_kib="$(awk -F' *\\| *' '$2 == "hash, our parameters" { print $3 }' <<<"$hash_table")"
+  if [[ ! "$hash_kib" =~ ^[0-9]+$ ]]; then
+    echo "could not read our m (KiB) from the bench's table" >&2
+    exit 1
+  fi
+
+  for config in "${CONFIGS[@]}"; do
+    IFS=: read -r name running waiting <<<"$config"
+    idle_runs=() peak_runs=() after_runs=() ok_runs=() busy_runs=() wall_runs=()
+    for ((run = 1; run <= RUNS; run++)); do
+      start_server stage-07 "$running" "$waiting"
+      idle="$(kib VmRSS)"
+      burst "$run"
+      # Right after the last answer: the peak so far, and what is still held.
+      peak="$(kib VmHWM)" after="$(kib VmRSS)"
+      echo "    $name ($running running, $waiting waiting) run $run/$RUNS:" \
+        "$OK × 201, $BUSY × 503 in $WALL_MS ms; RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
+      stop "$SERVER_PID"
+      SERVER_PID=""
+      idle_runs+=("$idle") peak_runs+=("$peak") after_runs+=("$after")
+      ok_runs+=("$OK") busy_runs+=("$BUSY") wall_runs+=("$WALL_MS")
+    done
+    # What the arithmetic says: the server at rest plus one block per hash
+    # that can be in flight (no more than the workers, or the burst).
+    in_flight=$((running < WORKERS ? running : WORKERS))
+    expected="$(mib $(($(median "${idle_runs[@]}") + in_flight * hash_kib)))"
+    rows+=("| $name | $running | $waiting | $(median "${ok_runs[@]}") |\
+ $(median "${busy_runs[@]}") | $(median "${wall_runs[@]}") ms | $(show_mib "${idle_runs[@]}") |\
+ $(show_mib "${peak_runs[@]}") | $expected | $(show_mib "${after_runs[@]}") |")
+  done
+
+  # The frontend does not change what is measured; the code and the Cargo files do.
+  commit_text="$(commit_note "stage 07's code or the Cargo files" Cargo.toml Cargo.lock \
+    stages/stage-07/Cargo.toml stages/stage-07/src stages/stage-07/benches)"
+  command_text="bench/login-storm.sh"
+  ((QUICK)) && command_text="bench/login-storm.sh --quick"
+
+  write_page "$PAGE" <<EOF
 <!-- Generated by \`bench/login-storm.sh\`; do not edit by hand. -->
 
 $hash_table
@@ -273,11 +437,126 @@ load average before the run: $load_before. Regenerate with \`$command_text\`.
 EOF
 }
 
-if ((QUICK)); then
-  report
-  echo "(--quick: not written to $PAGE)" >&2
-else
-  report | tee "$PAGE"
-  echo "(written to $PAGE)" >&2
-fi
+# ------------------------------------------------ chapter 9: stage 09 logins --
+
+# show_ms MS...: the median in milliseconds, two decimals.
+show_ms() {
+  awk -v v="$(median "$@")" 'BEGIN { printf "%.2f ms\n", v }'
+}
+
+logins() {
+  local load_before commit_text command_text rows=() times=() config name running waiting
+  local idle_runs peak_runs after_runs ok_runs denied_runs busy_runs wall_runs run idle peak after
+  local in_flight expected login_kib kind right_ms ms shown answer hwm_text
+  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+  echo "==> building stage-09 (release) into $TARGET_DIR" >&2
+  cargo build --release --locked -p stage-09 >&2
+  # Memory per check: stage 09's own constant (`7 * 1024`, in KiB).
+  login_kib="$(sed -n 's/^pub const MEMORY_KIB: u32 = \(.*\);$/\1/p' stages/stage-09/src/passwords.rs)"
+  if [[ "$login_kib" =~ ^([0-9]+)\ \*\ ([0-9]+)$ ]]; then
+    login_kib=$((BASH_REMATCH[1] * BASH_REMATCH[2]))
+  fi
+  if [[ ! "$login_kib" =~ ^[0-9]+$ ]]; then
+    echo "could not read MEMORY_KIB from stages/stage-09/src/passwords.rs" >&2
+    exit 1
+  fi
+  # A JWT secret of 64 characters (stage 09 wants at least 32 bytes).
+  SECRET_FILE="$SCRATCH/jwt-secret"
+  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$SECRET_FILE")
+
+  # Stage 09 hashes its dummy password when it starts, so its peak at rest
+  # already holds one block: we reset the peak (`5` to clear_refs, Linux 4.0
+  # and later) after reading the RSS at rest, so that it is the burst's.
+  hwm_text="reset just before the burst"
+  for config in "${LOGIN_CONFIGS[@]}"; do
+    IFS=: read -r name running waiting <<<"$config"
+    idle_runs=() peak_runs=() after_runs=() ok_runs=() denied_runs=() busy_runs=() wall_runs=()
+    for ((run = 1; run <= RUNS; run++)); do
+      start_server stage-09 "$running" "$waiting"
+      make_users
+      idle="$(kib VmRSS)"
+      if ! echo 5 2>/dev/null >"/proc/$PID/clear_refs"; then
+        echo "warning: cannot reset VmHWM (/proc/$PID/clear_refs); the peak includes start-up" >&2
+        hwm_text="**not** reset (this kernel refused), so it includes the dummy hash at start-up"
+      fi
+      login_burst
+      peak="$(kib VmHWM)" after="$(kib VmRSS)"
+      echo "    $name ($running running, $waiting waiting) run $run/$RUNS:" \
+        "$OK × 200, $DENIED × 401, $BUSY × 503 in $WALL_MS ms;" \
+        "RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
+      stop "$SERVER_PID"
+      SERVER_PID=""
+      idle_runs+=("$idle") peak_runs+=("$peak") after_runs+=("$after")
+      ok_runs+=("$OK") denied_runs+=("$DENIED") busy_runs+=("$BUSY") wall_runs+=("$WALL_MS")
+    done
+    in_flight=$((running < WORKERS ? running : WORKERS))
+    expected="$(mib $(($(median "${idle_runs[@]}") + in_flight * login_kib)))"
+    rows+=("| $name | $running | $waiting | $(median "${ok_runs[@]}") |\
+ $(median "${denied_runs[@]}") | $(median "${busy_runs[@]}") | $(median "${wall_runs[@]}") ms |\
+ $(show_mib "${idle_runs[@]}") | $(show_mib "${peak_runs[@]}") | $expected | $(show_mib "${after_runs[@]}") |")
+  done
+
+  echo "==> one login at a time: $TIMED_LOGINS of each kind" >&2
+  start_server stage-09 2 4
+  make_users
+  time_logins
+  stop "$SERVER_PID"
+  SERVER_PID=""
+  read -ra ms <<<"${LOGIN_MS[right]}"
+  right_ms="$(median "${ms[@]}")"
+  for kind in right wrong unknown; do
+    read -ra ms <<<"${LOGIN_MS[$kind]}"
+    echo "    $kind:${LOGIN_MS[$kind]} (ms)" >&2
+    case "$kind" in
+      right) shown="right password" answer=200 ;;
+      wrong) shown="wrong password" answer=401 ;;
+      unknown) shown="unknown user" answer=401 ;;
+    esac
+    times+=("| $shown | $answer | $(show_ms "${ms[@]}") |\
+ $(printf '%s\n' "${ms[@]}" | sort -g | awk 'NR == 1 { printf "%.2f ms", $1 }') |\
+ $(printf '%s\n' "${ms[@]}" | sort -g | awk '{ v = $1 } END { printf "%.2f ms", v }') |\
+ $(awk -v a="$(median "${ms[@]}")" -v b="$right_ms" 'BEGIN { printf "%.2f", a / b }') |")
+  done
+
+  commit_text="$(commit_note "stage 09's code or the Cargo files" Cargo.toml Cargo.lock \
+    stages/stage-09/Cargo.toml stages/stage-09/src)"
+  command_text="bench/login-storm.sh"
+  ((LOGINS_ONLY)) && command_text+=" --logins-only"
+  ((QUICK)) && command_text+=" --quick"
+
+  write_page "$LOGIN_PAGE" <<EOF
+<!-- Generated by \`bench/login-storm.sh\`; do not edit by hand. -->
+
+| configuration | MAX_CONCURRENT_HASHES | MAX_WAITING_HASHES | 200 | 401 | 503 | burst took | RSS at rest | peak RSS | rest + $((login_kib / 1024)) MiB × cap | RSS after |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(printf '%s\n' "${rows[@]}")
+
+$BURST logins (\`POST /api/login\`) sent at once by one \`curl --parallel\`, each on its
+own connection: $((BURST / 2)) with the right password (\`200\`), $((BURST / 4)) with a wrong one and $((BURST / 4))
+for usernames that do not exist (\`401\`), interleaved; each costs one argon2id
+check, against a dummy hash for an unknown user. Stage 09's release build with
+\`WORKERS=$WORKERS\`, after $USERS sign-ups one at a time (not timed); RSS is \`VmRSS\`
+before the burst and after the last answer, peak is \`VmHWM\`, $hwm_text
+(stage 09 hashes its dummy password at start-up); $runs_text.
+
+| login | answer | median | min | max | ÷ right password |
+|---|---:|---:|---:|---:|---:|
+$(printf '%s\n' "${times[@]}")
+
+One login at a time on one keep-alive connection, $TIMED_LOGINS of each kind interleaved
+(right, wrong, unknown, right, …) after one untimed of each, to a fresh stage 09
+(defaults of 2 cores: 2 running, 4 waiting) holding $USERS users; the time is
+curl's \`%{time_total}\`, from sending the request to the last byte of the answer.
+
+Measured on $(date -u +%Y-%m-%d)$commit_text, $machine_text;
+load average before the run: $load_before. Regenerate with \`$command_text\`.
+EOF
+}
+
+# --------------------------------------------------------------------- main --
+
+started=$SECONDS
+((LOGINS_ONLY)) || signups
+logins
 echo "==> done in $((SECONDS - started)) s" >&2
