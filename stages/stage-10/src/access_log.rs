@@ -51,6 +51,7 @@ impl Entry<'_> {
 }
 // ANCHOR_END: entry
 
+// ANCHOR: escape
 /// `text`, with every byte that could break the line or the `key=value`
 /// format (a space, `=`, `"`, `\`, a control or non-ASCII byte) written as
 /// `%XX`, the way URLs escape: a client chooses the path, and must not be
@@ -70,6 +71,7 @@ fn escape(text: &str) -> String {
     }
     escaped
 }
+// ANCHOR_END: escape
 
 // ANCHOR: client_address
 /// The address of the client: the connection's peer, unless the peer is one
@@ -94,6 +96,7 @@ mod tests {
         text.parse().expect("an IP address")
     }
 
+    // ANCHOR: line_tests
     #[test]
     fn a_line_is_key_value_pairs_in_a_fixed_order() {
         let entry = Entry {
@@ -127,6 +130,7 @@ mod tests {
         );
         assert_eq!(escape(""), "-");
     }
+    // ANCHOR_END: line_tests
 
     #[test]
     fn x_real_ip_counts_only_from_a_trusted_proxy() {

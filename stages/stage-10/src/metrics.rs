@@ -41,6 +41,7 @@ pub struct Metrics {
     counts: Mutex<Counts>,
 }
 
+// ANCHOR: counts
 #[derive(Debug, Default)]
 struct Counts {
     /// By (route, status). The route is the pattern (`/api/users/:id`),
@@ -55,12 +56,14 @@ struct Counts {
     total_seconds: f64,
     total_requests: u64,
 }
+// ANCHOR_END: counts
 
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics::default()
     }
 
+    // ANCHOR: record
     /// Counts one answered request.
     pub fn record(&self, route: &'static str, status: u16, took: Duration) {
         let seconds = took.as_secs_f64();
@@ -73,6 +76,7 @@ impl Metrics {
         counts.total_seconds += seconds;
         counts.total_requests += 1;
     }
+    // ANCHOR_END: record
 
     /// The page, in Prometheus's text exposition format (version 0.0.4).
     pub fn render(&self, gauges: Gauges, stage: &str) -> String {
@@ -96,6 +100,7 @@ impl Metrics {
             "histogram",
             "Time from a request's arrival to the end of its response.",
         );
+        // ANCHOR: histogram
         let mut cumulative = 0;
         for (bound, count) in LATENCY_BUCKETS.iter().zip(counts.buckets) {
             cumulative += count;
@@ -119,6 +124,7 @@ impl Metrics {
             "http_request_duration_seconds_count {}",
             counts.total_requests
         );
+        // ANCHOR_END: histogram
         for (name, help, value) in [
             (
                 "http_open_connections",
