@@ -159,7 +159,7 @@ pub fn serve(
                     if shared.shutdown.is_requested() {
                         break;
                     }
-                    refuse_busy(&stream);
+                    refuse_busy(&stream, &shared);
                 }
                 spare_descriptor = reserve_descriptor();
                 continue;
@@ -188,7 +188,7 @@ pub fn serve(
                     }
                 });
             }
-            None => refuse_busy(&stream),
+            None => refuse_busy(&stream, &shared),
         }
     }
 
@@ -246,7 +246,8 @@ fn reserve_descriptor() -> Option<File> {
 /// `Retry-After`, and closes it. This runs on the accepting thread, which
 /// must never wait for a client: the socket is made non-blocking, and a
 /// response this small fits in the kernel's send buffer at once.
-fn refuse_busy(stream: &TcpStream) {
+fn refuse_busy(stream: &TcpStream, shared: &Shared) {
+    let started = Instant::now();
     let _ = stream.set_nonblocking(true);
     // Read what the client has sent so far (at most LINGER_MAX_BYTES: a
     // client streaming bytes must not keep us here): closing with unread
@@ -262,8 +263,25 @@ fn refuse_busy(stream: &TcpStream) {
         }
     }
     let response = Response::error(Status::ServiceUnavailable).with_header("Retry-After", "1");
+    let bytes = response.body.length();
     let _ = response.write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close);
     let _ = stream.shutdown(Direction::Write);
+    // Counted and logged like any answer: a burst of these is what an
+    // overloaded server looks like from the outside.
+    let duration = started.elapsed();
+    shared
+        .app
+        .metrics
+        .record("busy", Status::ServiceUnavailable.code(), duration);
+    let entry = access_log::Entry {
+        peer: peer_ip(stream),
+        method: "-",
+        path: "-",
+        status: Status::ServiceUnavailable.code(),
+        bytes,
+        duration,
+    };
+    entry.write();
 }
 // ANCHOR_END: refuse_busy
 

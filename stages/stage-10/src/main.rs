@@ -133,7 +133,6 @@ fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     eprintln!("{what}: {error}");
     process::exit(1);
 }
-// ANCHOR_END: main
 
 // ANCHOR: on_signals
 /// Requests `shutdown` on the first SIGTERM or SIGINT. A second one means

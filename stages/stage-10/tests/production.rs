@@ -161,6 +161,40 @@ fn a_refused_request_is_logged_too() {
 }
 
 #[test]
+fn a_connection_turned_away_at_the_cap_is_logged_and_counted() {
+    let server = StageProcess::start(
+        STAGE,
+        &[("MAX_CONNECTIONS", "1"), ("IDLE_TIMEOUT_SECS", "10")],
+    );
+    // One keep-alive connection holds the only place.
+    let mut holder = wire::connect(server.addr());
+    wire::send(
+        &mut holder,
+        b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert_eq!(wire::read_response(&mut holder, false).status(), Some(200));
+    let turned_away = get(&server, "/health", "");
+    assert_eq!(turned_away.status(), Some(503));
+    let lines = access_lines(&server, 2);
+    let busy = fields(&lines[1]);
+    assert_eq!(
+        (busy["method"], busy["path"], busy["status"]),
+        ("-", "-", "503")
+    );
+    // Ask for the metrics on the connection that holds the place.
+    wire::send(
+        &mut holder,
+        b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let metrics = wire::read_response(&mut holder, false);
+    let page = String::from_utf8_lossy(metrics.body());
+    assert!(
+        page.contains("http_requests_total{route=\"busy\",status=\"503\"} 1\n"),
+        "{page}"
+    );
+}
+
+#[test]
 fn x_real_ip_names_the_client_only_when_a_trusted_proxy_sends_it() {
     let header = "X-Real-IP: 198.51.100.9\r\n";
     let trusting = StageProcess::start(STAGE, &[("TRUSTED_PROXIES", "127.0.0.1")]);
