@@ -21,7 +21,7 @@ pub struct Entry<'a> {
     /// Who asked: the client's address (see [`client_address`]).
     pub peer: IpAddr,
     /// `-` when the request was refused before its head could be trusted
-    /// (or read at all), or turned away at the door (the connection cap).
+    /// (or read at all).
     pub method: &'a str,
     pub path: &'a str,
     pub status: u16,

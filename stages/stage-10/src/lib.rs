@@ -263,25 +263,15 @@ fn refuse_busy(stream: &TcpStream, shared: &Shared) {
         }
     }
     let response = Response::error(Status::ServiceUnavailable).with_header("Retry-After", "1");
-    let bytes = response.body.length();
     let _ = response.write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close);
     let _ = stream.shutdown(Direction::Write);
-    // Counted and logged like any answer: a burst of these is what an
-    // overloaded server looks like from the outside.
-    let duration = started.elapsed();
+    // Counted, because a burst of these is what an overloaded server looks
+    // like from the outside. Not logged: a write to stdout can wait (for
+    // journald, for a full pipe), and this thread must never wait.
     shared
         .app
         .metrics
-        .record("busy", Status::ServiceUnavailable.code(), duration);
-    let entry = access_log::Entry {
-        peer: peer_ip(stream),
-        method: "-",
-        path: "-",
-        status: Status::ServiceUnavailable.code(),
-        bytes,
-        duration,
-    };
-    entry.write();
+        .record("busy", Status::ServiceUnavailable.code(), started.elapsed());
 }
 // ANCHOR_END: refuse_busy
 
