@@ -7,7 +7,6 @@
 //! payload, expired, …) is the conformance case `forged-tokens`, run against
 //! this stage and every later one.
 
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
