@@ -287,6 +287,9 @@ fn handle_connection(
     stream.set_nodelay(true)?;
     // A client that stops reading makes our writes wait: not forever.
     stream.set_write_timeout(Some(config.write_timeout))?;
+    // Who is at the other end, asked now: after a reset the socket can no
+    // longer say.
+    let peer = peer_ip(stream);
     let mut reader = RequestReader::new(stream);
     let mut writer = stream;
     let mut served = 0;
@@ -317,10 +320,17 @@ fn handle_connection(
             // After a bad request we cannot trust where the next one would
             // start: answer, log, then close.
             Err(RequestError::TimedOut) => {
-                return refuse(stream, Status::RequestTimeout, &reader, shared, started)
+                return refuse(
+                    stream,
+                    Status::RequestTimeout,
+                    &reader,
+                    shared,
+                    peer,
+                    started,
+                )
             }
             Err(RequestError::Reject(status)) => {
-                return refuse(stream, status, &reader, shared, started)
+                return refuse(stream, status, &reader, shared, peer, started)
             }
         };
         served += 1;
@@ -347,13 +357,12 @@ fn handle_connection(
             .app
             .metrics
             .record(route_name, status.code(), duration);
-        let peer = access_log::client_address(
-            peer_ip(stream),
-            request.header("x-real-ip"),
-            &config.trusted_proxies,
-        );
         let entry = access_log::Entry {
-            peer,
+            peer: access_log::client_address(
+                peer,
+                request.header("x-real-ip"),
+                &config.trusted_proxies,
+            ),
             method: &request.method,
             path: &request.path,
             status: status.code(),
@@ -378,6 +387,7 @@ fn refuse(
     status: Status,
     reader: &RequestReader<&TcpStream>,
     shared: &Shared,
+    peer: IpAddr,
     started: Instant,
 ) -> io::Result<()> {
     let path = reader.path_being_read();
@@ -396,7 +406,7 @@ fn refuse(
         .record("refused", status.code(), duration);
     // No head we could trust, so no X-Real-IP either: the peer it is.
     let entry = access_log::Entry {
-        peer: peer_ip(stream),
+        peer,
         method: "-",
         path: path.unwrap_or("-"),
         status: status.code(),
@@ -409,7 +419,8 @@ fn refuse(
 }
 
 /// The address at the other end of the connection; "unspecified" (`0.0.0.0`)
-/// in the rare case that the socket can no longer say (it was reset).
+/// in the rare case that the socket can no longer say (it was reset before
+/// we asked).
 fn peer_ip(stream: &TcpStream) -> IpAddr {
     stream
         .peer_addr()
