@@ -299,6 +299,13 @@ fn api_paths_and_methods_we_do_not_serve_get_json_errors() {
     assert_eq!(delete.status(), Some(405));
     assert_eq!(delete.header("Allow").as_deref(), Some("GET, HEAD"));
     assert!(json_body(&delete)["error"].is_string());
+    let post_status = wire::exchange(
+        server.addr(),
+        &post("/api/status", "application/json", b"{}"),
+    );
+    assert_eq!(post_status.status(), Some(405));
+    assert_eq!(post_status.header("Allow").as_deref(), Some("GET, HEAD"));
+    assert!(json_body(&post_status)["error"].is_string());
     // `/health` is not the API: its 405 stays plain text.
     let health = wire::exchange(server.addr(), &post("/health", "text/plain", b""));
     assert_eq!(health.status(), Some(405));

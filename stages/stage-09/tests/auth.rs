@@ -155,6 +155,17 @@ fn a_login_without_a_field_or_with_the_wrong_type_is_refused_like_a_sign_up() {
     assert_eq!(json_body(&missing)["field"], "password");
     let wrong_type = server.post("/api/login", r#"{"username":"alice","password":5}"#);
     assert_eq!(wrong_type.status(), Some(400));
+    // Longer than any password sign-up accepts: wrong, without a hash. The
+    // longest one sign-up accepts still logs in.
+    let long = server.log_in("alice", &"x".repeat(129));
+    assert_eq!(long.status(), Some(401));
+    let longest = "x".repeat(128);
+    let created = server.post(
+        "/api/users",
+        &json!({ "username": "bob", "password": longest }).to_string(),
+    );
+    assert_eq!(created.status(), Some(201));
+    assert_eq!(server.log_in("bob", &longest).status(), Some(200));
 }
 
 #[test]
