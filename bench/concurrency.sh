@@ -15,18 +15,11 @@
 # All traffic goes to 127.0.0.1. Every server, wrk and curl runs under a
 # time limit, and the servers are stopped when the script exits.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR/..
+source bench/lib.sh
 
-usage() {
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
-}
-
-QUICK=0
-case "${1:-}" in
-  "") ;;
-  --quick) QUICK=1 ;;
-  -h | --help) usage; exit 0 ;;
-  *) usage >&2; exit 2 ;;
-esac
+parse_quick_option "$@"
 
 # ---------------------------------------------------------------- settings --
 
@@ -51,74 +44,23 @@ awk -v p="$PROBE_AT" -v f="$FRESH_TIMEOUT" -v d="$DURATION" -v u="$UNANSWERED_AF
   'BEGIN { exit !(p + f + 0.5 <= d && p * 1000 > u) }' ||
   { echo "inconsistent settings: PROBE_AT + FRESH_TIMEOUT must end before DURATION" >&2; exit 2; }
 
-cd "$(dirname "$0")/.."
 readonly PAGE=book/src/generated/bench-concurrency.md
-readonly TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# ------------------------------------------------------------------- tools --
-
-missing=()
-for tool in wrk ss curl cargo awk timeout; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "missing: ${missing[*]}" >&2
-  echo "on Debian/Ubuntu: apt-get install wrk iproute2 curl" >&2
-  exit 1
-fi
+require_tools "wrk iproute2 curl" wrk ss curl cargo awk timeout
 
 # Stage 06 is picked up as soon as it exists.
 STAGES=(stage-04 stage-05)
 [[ -f stages/stage-06/Cargo.toml ]] && STAGES+=(stage-06)
 
-# ----------------------------------------------------------------- cleanup --
-
-SCRATCH="$(mktemp -d)"
-SERVER_PID=""
-WRK_PID=""
-
-stop() { # stop PID: TERM, up to 5 s to finish, then KILL
-  local pid="$1" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  if [[ -n "$WRK_PID" ]]; then stop "$WRK_PID"; fi
-  if [[ -n "$SERVER_PID" ]]; then stop "$SERVER_PID"; fi
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # ---------------------------------------------------------------- measuring --
 
+make_scratch
+
 # start_server STAGE: starts the release binary on a free port, sets
-# SERVER_PID and PORT. stderr (one line per request) goes to /dev/null:
-# writing it to a terminal would slow the server down and measure the terminal.
+# SERVER_PID and PORT.
 start_server() {
-  local stage="$1" out="$SCRATCH/$1.stdout" i
-  : >"$out"
-  # `timeout` is a backstop: no server outlives the script by more than this.
-  env ADDR=127.0.0.1:0 WORKERS="$WORKERS" \
-    timeout -k 5 1800 "$TARGET_DIR/release/$stage" >"$out" 2>/dev/null &
-  SERVER_PID=$!
-  PORT=""
-  for ((i = 0; i < 100; i++)); do
-    PORT="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' "$out")"
-    [[ -n "$PORT" ]] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$stage did not print 'listening on http://127.0.0.1:PORT' within 10 s:" >&2
-  cat "$out" >&2
-  exit 1
+  launch_server "$1" "$PWD" "$SCRATCH/$1.stdout" 1800 WORKERS="$WORKERS"
+  PORT="$(wait_for_port "$1" "$SCRATCH/$1.stdout")"
 }
 
 # established: the server side of every established connection on PORT,
@@ -146,35 +88,14 @@ count_unanswered() {
     END { print n + 0 }'
 }
 
-# wait_quiet: after a run, wait (at most 10 s) until the server holds no
-# connections, so one run's leftovers don't weigh on the next.
-wait_quiet() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -z "$(established)" ]] && return 0
-    sleep 0.1
-  done
-  echo "warning: port $PORT still has connections 10 s after wrk stopped" >&2
-}
-
-# to_ms VALUE: wrk's "25.00us" / "7.08ms" / "1.02s" / "1.50m" in milliseconds.
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-    printf "%.3f\n", n }'
-}
-
-# run_cell C: one wrk run with C connections, probed at PROBE_AT. Sets
-# RPS, P99_MS, ERRORS, UNANSWERED and FRESH ("CODE:SECONDS", "timeout" or
-# "error:CURL_EXIT"). Runs in this shell, not a subshell, so that the EXIT
-# trap knows WRK_PID and an `exit` here ends the script.
+# run_cell C: one wrk run with C connections, probed at PROBE_AT. Sets the
+# WRK_ values (read_wrk), ERRORS, UNANSWERED and FRESH ("CODE:SECONDS",
+# "timeout" or "error:CURL_EXIT"). Runs in this shell, not a subshell, so
+# that the EXIT trap can stop wrk and an `exit` here ends the script.
 run_cell() {
-  local c="$1" wrk_out="$SCRATCH/wrk.out" curl_out rc
-  timeout -k 2 $((DURATION + 10)) \
-    wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/health" \
-    >"$wrk_out" 2>&1 &
-  WRK_PID=$!
+  local c="$1" curl_out rc
+  start_wrk "$DURATION" -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency \
+    "http://127.0.0.1:$PORT/health"
   sleep "$PROBE_AT"
   # ss first: the fresh client's own connection must not be counted.
   UNANSWERED="$(count_unanswered)"
@@ -185,40 +106,11 @@ run_cell() {
   elif ((rc == 28)); then FRESH="timeout"
   else FRESH="error:$rc"
   fi
-  rc=0
-  wait "$WRK_PID" || rc=$?
-  WRK_PID=""
-  if ((rc != 0)); then
-    echo "wrk failed (exit $rc):" >&2
-    cat "$wrk_out" >&2
-    exit 1
-  fi
-  local p99
-  RPS="$(awk '/^Requests\/sec:/ { print $2 }' "$wrk_out")"
-  p99="$(awk '$1 == "99%" { print $2 }' "$wrk_out")"
+  finish_wrk
+  read_wrk
   # Socket errors (connect, read, write, timeout) and non-2xx/3xx answers.
-  ERRORS="$(awk '
-    /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
-    /Non-2xx or 3xx responses:/ { e += $NF }
-    END { print e + 0 }' "$wrk_out")"
-  if [[ -z "$RPS" || -z "$p99" ]]; then
-    echo "could not read wrk's output:" >&2
-    cat "$wrk_out" >&2
-    exit 1
-  fi
-  P99_MS="$(to_ms "$p99")"
-  wait_quiet
-}
-
-# median VALUES...: the middle value (the lower middle for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# show_ms MS: "0.105 ms", "7.08 ms", "1020 ms".
-show_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v < 1) printf "%.3f ms\n", v; else if (v < 100) printf "%.2f ms\n", v; else printf "%.0f ms\n", v }'
+  ERRORS=$((WRK_SOCKET_ERRORS + WRK_NON_2XX))
+  wait_quiet "port $PORT" "$PORT"
 }
 
 # show_fresh RESULTS...: one cell for the fresh client over all runs.
@@ -252,7 +144,7 @@ show_fresh() {
 # --------------------------------------------------------------------- main --
 
 started=$SECONDS
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+load_before="$(load_average)"
 
 echo "==> building ${STAGES[*]} (release) into $TARGET_DIR" >&2
 build_args=()
@@ -268,41 +160,32 @@ for stage in "${STAGES[@]}"; do
     rps_runs=() p99_runs=() err_runs=() unanswered_runs=() fresh_runs=()
     for ((run = 1; run <= RUNS; run++)); do
       run_cell "$c"
-      echo "    C=$c run $run/$RUNS: $RPS req/s, p99 $P99_MS ms, wrk errors $ERRORS," \
+      echo "    C=$c run $run/$RUNS: $WRK_RPS req/s, p99 $WRK_P99_MS ms, wrk errors $ERRORS," \
         "unanswered $UNANSWERED, fresh client $FRESH" >&2
-      rps_runs+=("$RPS") p99_runs+=("$P99_MS") err_runs+=("$ERRORS")
+      rps_runs+=("$WRK_RPS") p99_runs+=("$WRK_P99_MS") err_runs+=("$ERRORS")
       unanswered_runs+=("$UNANSWERED") fresh_runs+=("$FRESH")
     done
     # How far apart the runs were: (max - min) / median of requests/s.
-    spread="$(printf '%s\n' "${rps_runs[@]}" | sort -g |
-      awk -v m="$(median "${rps_runs[@]}")" '{ v[NR] = $1 } END { printf "%.0f\n", (v[NR] - v[1]) * 100 / m }')"
-    ((spread > max_spread)) && max_spread=$spread
+    s="$(spread "${rps_runs[@]}")"
+    ((s > max_spread)) && max_spread=$s
     rows+=("| $stage | $c | $(printf '%.0f' "$(median "${rps_runs[@]}")") |\
  $(show_ms "$(median "${p99_runs[@]}")") | $(median "${err_runs[@]}") |\
  $(median "${unanswered_runs[@]}") of $c | $(show_fresh "${fresh_runs[@]}") |")
   done
   stop "$SERVER_PID"
-  SERVER_PID=""
 done
 
 # ------------------------------------------------------------------ report --
 
-cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-wrk_version="$(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2; exit }' || true)"
 if ((RUNS > 1)); then
   runs_text="Each cell is the median of $RUNS runs (each column separately); in the
 least steady cell, requests/s varied by $max_spread% of its median between runs."
 else
   runs_text="Each cell is a single run."
 fi
-commit_text=""
-if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
-  commit_text=" at commit $commit"
-  [[ -z "$(git status --porcelain -- Cargo.toml Cargo.lock "${STAGES[@]/#/stages/}" 2>/dev/null)" ]] ||
-    commit_text+=" (with uncommitted changes to the stages or the Cargo files)"
-fi
-command_text="bench/concurrency.sh"
-((QUICK)) && command_text="bench/concurrency.sh --quick"
+commit_text="$(commit_note "the stages or the Cargo files" \
+  Cargo.toml Cargo.lock "${STAGES[@]/#/stages/}")"
+command_text="$(regenerate_command)"
 
 report() {
   cat <<EOF
@@ -322,17 +205,11 @@ for /health took (\`curl\`, given up after ${FRESH_TIMEOUT} s, before wrk stops 
 $runs_text
 
 Measured on $(date -u +%Y-%m-%d)$commit_text:
-$(nproc) CPUs ($cpu), Linux $(uname -r), $(rustc --version), $wrk_version;
+$(nproc) CPUs ($(cpu_model)), Linux $(uname -r), $(rustc --version), $(wrk_version);
 wrk and the server share the machine; load average before the run: $load_before.
 Regenerate with \`$command_text\`.
 EOF
 }
 
-if ((QUICK)); then
-  report
-  echo "(--quick: not written to $PAGE)" >&2
-else
-  report | tee "$PAGE"
-  echo "(written to $PAGE)" >&2
-fi
+report | write_page "$PAGE"
 echo "==> done in $((SECONDS - started)) s" >&2

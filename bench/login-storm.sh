@@ -19,10 +19,9 @@
 # All traffic goes to 127.0.0.1. Every server and curl runs under a time
 # limit, and the servers are stopped when the script exits.
 set -euo pipefail
-
-usage() {
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
-}
+cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR/..
+source bench/lib.sh
 
 QUICK=0 LOGINS_ONLY=0
 for arg in "$@"; do
@@ -67,93 +66,38 @@ readonly TIMED_LOGINS=20
 # Time limits: one sign-up, the whole burst, and a server's whole life.
 readonly REQUEST_TIMEOUT=30 BURST_TIMEOUT=60 SERVER_LIFETIME=600
 
-cd "$(dirname "$0")/.."
 readonly PAGE=book/src/generated/bench-argon2.md
 readonly LOGIN_PAGE=book/src/generated/bench-login.md
-readonly TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# ------------------------------------------------------------------- tools --
+require_tools "curl procps" curl cargo awk timeout pgrep od
 
-missing=()
-for tool in curl cargo awk timeout pgrep od; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "missing: ${missing[*]}" >&2
-  echo "on Debian/Ubuntu: apt-get install curl procps" >&2
-  exit 1
-fi
-
-# ----------------------------------------------------------------- cleanup --
-
-SCRATCH="$(mktemp -d)"
-SERVER_PID=""
-
-stop() { # stop PID: TERM, up to 5 s to finish, then KILL
-  local pid="$1" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  if [[ -n "$SERVER_PID" ]]; then stop "$SERVER_PID"; fi
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_scratch
 
 # ---------------------------------------------------------------- measuring --
 
 # start_server STAGE RUNNING WAITING: starts STAGE's release binary on a
 # free port with these caps, waits until it has answered GET /health (so its
 # worker threads are running), and sets SERVER_PID (the `timeout` around it),
-# PID (the server itself) and PORT. stderr goes to /dev/null. Stage 09 runs in
-# a fresh working folder of its own (it keeps its database there, in
-# data/backend.sqlite3) and reads its JWT secret from SECRET_FILE.
+# PID (the server itself) and PORT. Stage 09 runs in a fresh working folder
+# of its own (it keeps its database there, in data/backend.sqlite3) and
+# reads its JWT secret from SECRET_FILE.
 start_server() {
-  local stage="$1" running="$2" waiting="$3" out="$SCRATCH/server.stdout" i
+  local stage="$1" running="$2" waiting="$3" out="$SCRATCH/server.stdout"
   local dir="$PWD" extra=()
   if [[ "$stage" != stage-07 ]]; then
     dir="$(mktemp -d "$SCRATCH/$stage.XXXXXX")"
     extra=(JWT_SECRET_FILE="$SECRET_FILE")
   fi
-  : >"$out"
-  # `timeout` is a backstop: no server outlives the script by more than this.
-  (cd "$dir" && exec env ADDR=127.0.0.1:0 WORKERS="$WORKERS" "${extra[@]}" \
-    MAX_CONCURRENT_HASHES="$running" MAX_WAITING_HASHES="$waiting" \
-    timeout -k 5 "$SERVER_LIFETIME" "$TARGET_DIR/release/$stage") >"$out" 2>/dev/null &
-  SERVER_PID=$!
-  PORT=""
-  for ((i = 0; i < 100; i++)); do
-    PORT="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9][0-9]*\)$|\1|p' "$out")"
-    [[ -n "$PORT" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ -z "$PORT" ]]; then
-    echo "$stage did not print 'listening on http://127.0.0.1:PORT' within 10 s:" >&2
-    cat "$out" >&2
-    exit 1
-  fi
-  PID="$(pgrep -P "$SERVER_PID" | head -n 1 || true)"
-  if [[ -z "$PID" ]]; then
-    echo "cannot find the server process under timeout (pid $SERVER_PID)" >&2
-    exit 1
-  fi
-  curl -s -o /dev/null -m 5 --retry 20 --retry-delay 0 --retry-connrefused \
-    -H 'Connection: close' "http://127.0.0.1:$PORT/health" ||
-    { echo "$stage on port $PORT did not answer GET /health" >&2; exit 1; }
+  launch_server "$stage" "$dir" "$out" "$SERVER_LIFETIME" WORKERS="$WORKERS" "${extra[@]}" \
+    MAX_CONCURRENT_HASHES="$running" MAX_WAITING_HASHES="$waiting"
+  PORT="$(wait_for_port "$stage" "$out")"
+  PID="$(server_process "the server process" "$SERVER_PID")"
+  wait_healthy "$stage" "$PORT"
 }
 
 # kib FIELD: VmRSS or VmHWM of the server, in KiB.
 kib() {
-  awk -v field="$1:" '$1 == field { print $2; found = 1 } END { exit !found }' "/proc/$PID/status"
+  memory_kib "$PID" "$1"
 }
 
 # burst RUN: BURST sign-ups at once, each on its own connection, from one
@@ -162,7 +106,7 @@ kib() {
 # its answer and holds a worker until the idle timeout, and the burst would
 # measure the pool. Sets OK (201s), BUSY (503s), OTHER and WALL_MS.
 burst() {
-  local run="$1" args=() i codes rc start end
+  local run="$1" args=() i
   for ((i = 1; i <= BURST; i++)); do
     ((i > 1)) && args+=(--next)
     args+=(-s -o /dev/null -w '%{http_code}\n' -m "$REQUEST_TIMEOUT"
@@ -170,27 +114,22 @@ burst() {
       -d "{\"username\":\"storm-$run-$i\",\"password\":\"correct horse\"}"
       "http://127.0.0.1:$PORT/api/users")
   done
-  start="$(date +%s%N)"
-  rc=0
-  # curl's stderr to a file: with --parallel it draws a progress meter there.
-  codes="$(timeout -k 2 "$BURST_TIMEOUT" curl -s --parallel --parallel-immediate \
-    --parallel-max "$BURST" "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
-  end="$(date +%s%N)"
-  WALL_MS=$(((end - start) / 1000000))
-  OK="$(grep -c '^201$' <<<"$codes" || true)"
-  BUSY="$(grep -c '^503$' <<<"$codes" || true)"
+  bounded_curl "$BURST_TIMEOUT" -s --parallel --parallel-immediate --parallel-max "$BURST" "${args[@]}"
+  WALL_MS=$((CURL_NS / 1000000))
+  OK="$(grep -c '^201$' <<<"$CURL_OUT" || true)"
+  BUSY="$(grep -c '^503$' <<<"$CURL_OUT" || true)"
   OTHER=$((BURST - OK - BUSY))
   if ((OTHER)); then
-    echo "warning: $OTHER of $BURST sign-ups got neither 201 nor 503 (curl exit $rc):" \
-      "$(sort <<<"$codes" | uniq -c | tr -s ' \n' ' ')" >&2
-    grep -v '^DL%\|^--' "$SCRATCH/curl.stderr" >&2 || true
+    echo "warning: $OTHER of $BURST sign-ups got neither 201 nor 503 (curl exit $CURL_RC):" \
+      "$(count_each "$CURL_OUT")" >&2
+    curl_errors >&2
   fi
 }
 
 # make_users: USERS sign-ups (user-1 … user-USERS), one after another on one
 # keep-alive connection; each must answer 201. Not timed.
 make_users() {
-  local args=() i codes rc=0
+  local args=() i
   for ((i = 1; i <= USERS; i++)); do
     ((i > 1)) && args+=(--next)
     args+=(-s -o /dev/null -w '%{http_code}\n' -m "$REQUEST_TIMEOUT"
@@ -198,10 +137,9 @@ make_users() {
       -d "{\"username\":\"user-$i\",\"password\":\"$PASSWORD\"}"
       "http://127.0.0.1:$PORT/api/users")
   done
-  codes="$(timeout -k 2 "$BURST_TIMEOUT" curl "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
-  if [[ "$(grep -c '^201$' <<<"$codes" || true)" != "$USERS" ]]; then
-    echo "not every sign-up got 201 (curl exit $rc):" \
-      "$(sort <<<"$codes" | uniq -c | tr -s ' \n' ' ')" >&2
+  bounded_curl "$BURST_TIMEOUT" "${args[@]}"
+  if [[ "$(grep -c '^201$' <<<"$CURL_OUT" || true)" != "$USERS" ]]; then
+    echo "not every sign-up got 201 (curl exit $CURL_RC):" "$(count_each "$CURL_OUT")" >&2
     cat "$SCRATCH/curl.stderr" >&2
     exit 1
   fi
@@ -231,7 +169,7 @@ login_args() {
 # (401s), BUSY (503s), OTHER and WALL_MS; stops the script if a wrong
 # password or an unknown user got 200, or a right password 401.
 login_burst() {
-  local args=() i kind codes rc start end line
+  local args=() i kind line
   local -A count=([right]=0 [wrong]=0 [unknown]=0)
   for ((i = 0; i < BURST; i++)); do
     case $((i % 4)) in
@@ -244,25 +182,21 @@ login_burst() {
     while IFS= read -r line; do args+=("$line"); done < <(login_args "$kind" "${count[$kind]}")
     args+=(-H 'Connection: close' "http://127.0.0.1:$PORT/api/login")
   done
-  start="$(date +%s%N)"
-  rc=0
-  codes="$(timeout -k 2 "$BURST_TIMEOUT" curl -s --parallel --parallel-immediate \
-    --parallel-max "$BURST" "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
-  end="$(date +%s%N)"
-  WALL_MS=$(((end - start) / 1000000))
-  OK="$(grep -c '^right 200 ' <<<"$codes" || true)"
-  DENIED="$(grep -c '^\(wrong\|unknown\) 401 ' <<<"$codes" || true)"
-  BUSY="$(grep -c '^[a-z]* 503 ' <<<"$codes" || true)"
+  bounded_curl "$BURST_TIMEOUT" -s --parallel --parallel-immediate --parallel-max "$BURST" "${args[@]}"
+  WALL_MS=$((CURL_NS / 1000000))
+  OK="$(grep -c '^right 200 ' <<<"$CURL_OUT" || true)"
+  DENIED="$(grep -c '^\(wrong\|unknown\) 401 ' <<<"$CURL_OUT" || true)"
+  BUSY="$(grep -c '^[a-z]* 503 ' <<<"$CURL_OUT" || true)"
   OTHER=$((BURST - OK - DENIED - BUSY))
-  if grep -q '^\(wrong\|unknown\) 200 \|^right 401 ' <<<"$codes"; then
-    echo "a login got the wrong answer (curl exit $rc):" >&2
-    echo "$codes" >&2
+  if grep -q '^\(wrong\|unknown\) 200 \|^right 401 ' <<<"$CURL_OUT"; then
+    echo "a login got the wrong answer (curl exit $CURL_RC):" >&2
+    echo "$CURL_OUT" >&2
     exit 1
   fi
   if ((OTHER)); then
-    echo "warning: $OTHER of $BURST logins got none of 200, 401 or 503 (curl exit $rc):" \
-      "$(cut -d' ' -f1-2 <<<"$codes" | sort | uniq -c | tr -s ' \n' ' ')" >&2
-    grep -v '^DL%\|^--' "$SCRATCH/curl.stderr" >&2 || true
+    echo "warning: $OTHER of $BURST logins got none of 200, 401 or 503 (curl exit $CURL_RC):" \
+      "$(count_each "$(cut -d' ' -f1-2 <<<"$CURL_OUT")")" >&2
+    curl_errors >&2
   fi
 }
 
@@ -272,7 +206,7 @@ login_burst() {
 # script on any answer but 200 for `right` and 401 for the others.
 declare -A LOGIN_MS=()
 time_logins() {
-  local args=() i kind line out rc=0 first=1 code seconds
+  local args=() i kind line first=1 code seconds
   for ((i = 0; i <= TIMED_LOGINS; i++)); do
     for kind in right wrong unknown; do
       ((first)) || args+=(--next)
@@ -283,7 +217,7 @@ time_logins() {
       args+=("http://127.0.0.1:$PORT/api/login")
     done
   done
-  out="$(timeout -k 2 "$BURST_TIMEOUT" curl "${args[@]}" 2>"$SCRATCH/curl.stderr")" || rc=$?
+  bounded_curl "$BURST_TIMEOUT" "${args[@]}"
   LOGIN_MS=([right]="" [wrong]="" [unknown]="")
   i=0
   while read -r kind code seconds; do
@@ -291,23 +225,18 @@ time_logins() {
     case "$kind $code" in
       "right 200" | "wrong 401" | "unknown 401") ;;
       *)
-        echo "a login one at a time got '$kind $code' (curl exit $rc):" >&2
+        echo "a login one at a time got '$kind $code' (curl exit $CURL_RC):" >&2
         cat "$SCRATCH/curl.stderr" >&2
         exit 1
         ;;
     esac
     # The first round (3 answers) warms up, and is not counted.
     ((i > 3)) && LOGIN_MS[$kind]+=" $(awk -v s="$seconds" 'BEGIN { printf "%.3f", s * 1000 }')"
-  done <<<"$out"
+  done <<<"$CURL_OUT"
   if ((i != 3 * (TIMED_LOGINS + 1))); then
-    echo "expected $((3 * (TIMED_LOGINS + 1))) answers one at a time, got $i (curl exit $rc)" >&2
+    echo "expected $((3 * (TIMED_LOGINS + 1))) answers one at a time, got $i (curl exit $CURL_RC)" >&2
     exit 1
   fi
-}
-
-# median VALUES...: the middle value (the lower middle for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
 # mib KIB: "17.2 MiB".
@@ -328,38 +257,13 @@ show_mib() {
 
 # ------------------------------------------------------------ the machine --
 
-cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 glibc="$(ldd --version 2>/dev/null | awk 'NR == 1 { print $NF }' || true)"
-machine_text="$(nproc) CPUs ($cpu), Linux $(uname -r), glibc $glibc, $(rustc --version | cut -d' ' -f1-2)"
+machine_text="$(nproc) CPUs ($(cpu_model)), Linux $(uname -r), glibc $glibc, $(rustc --version | cut -d' ' -f1-2)"
 if ((RUNS > 1)); then
   runs_text="median of $RUNS runs, each on a fresh server (range in brackets)"
 else
   runs_text="one run"
 fi
-
-# commit_note WHAT PATHS...: " at commit abc1234", plus a warning naming WHAT
-# if any of PATHS has uncommitted changes.
-commit_note() {
-  local what="$1" commit text=""
-  shift
-  if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
-    text=" at commit $commit"
-    [[ -z "$(git status --porcelain -- "$@" 2>/dev/null)" ]] ||
-      text+=" (with uncommitted changes to $what)"
-  fi
-  echo "$text"
-}
-
-# write_page PAGE: stdin to stdout, and to PAGE unless --quick.
-write_page() {
-  if ((QUICK)); then
-    cat
-    echo "(--quick: not written to $1)" >&2
-  else
-    tee "$1"
-    echo "(written to $1)" >&2
-  fi
-}
 
 # ---------------------------------------------- chapter 7: stage 07 sign-ups --
 
@@ -367,7 +271,7 @@ signups() {
   local load_before commit_text command_text hash_table rows=() config name running waiting
   local idle_runs peak_runs after_runs ok_runs busy_runs wall_runs run idle peak after
   local in_flight expected
-  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+  load_before="$(load_average)"
 
   echo "==> building stage-07 (release) into $TARGET_DIR" >&2
   cargo build --release --locked -p stage-07 >&2
@@ -394,7 +298,6 @@ signups() {
       echo "    $name ($running running, $waiting waiting) run $run/$RUNS:" \
         "$OK × 201, $BUSY × 503 in $WALL_MS ms; RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
       stop "$SERVER_PID"
-      SERVER_PID=""
       idle_runs+=("$idle") peak_runs+=("$peak") after_runs+=("$after")
       ok_runs+=("$OK") busy_runs+=("$BUSY") wall_runs+=("$WALL_MS")
     done
@@ -410,8 +313,7 @@ signups() {
   # The frontend does not change what is measured; the code and the Cargo files do.
   commit_text="$(commit_note "stage 07's code or the Cargo files" Cargo.toml Cargo.lock \
     stages/stage-07/Cargo.toml stages/stage-07/src stages/stage-07/benches)"
-  command_text="bench/login-storm.sh"
-  ((QUICK)) && command_text="bench/login-storm.sh --quick"
+  command_text="$(regenerate_command)"
 
   write_page "$PAGE" <<EOF
 <!-- Generated by \`bench/login-storm.sh\`; do not edit by hand. -->
@@ -439,8 +341,8 @@ EOF
 
 # ------------------------------------------------ chapter 9: stage 09 logins --
 
-# show_ms MS...: the median in milliseconds, two decimals.
-show_ms() {
+# show_median_ms MS...: the median in milliseconds, two decimals.
+show_median_ms() {
   awk -v v="$(median "$@")" 'BEGIN { printf "%.2f ms\n", v }'
 }
 
@@ -448,7 +350,7 @@ logins() {
   local load_before commit_text command_text rows=() times=() config name running waiting
   local idle_runs peak_runs after_runs ok_runs denied_runs busy_runs wall_runs run idle peak after
   local in_flight expected login_kib kind right_ms ms shown answer hwm_text
-  load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+  load_before="$(load_average)"
 
   echo "==> building stage-09 (release) into $TARGET_DIR" >&2
   cargo build --release --locked -p stage-09 >&2
@@ -463,7 +365,7 @@ logins() {
   fi
   # A JWT secret of 64 characters (stage 09 wants at least 32 bytes).
   SECRET_FILE="$SCRATCH/jwt-secret"
-  (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$SECRET_FILE")
+  write_jwt_secret "$SECRET_FILE"
 
   # Stage 09 hashes its dummy password when it starts, so its peak at rest
   # already holds one block: we reset the peak (`5` to clear_refs, Linux 4.0
@@ -486,7 +388,6 @@ logins() {
         "$OK × 200, $DENIED × 401, $BUSY × 503 in $WALL_MS ms;" \
         "RSS idle $idle KiB, peak $peak KiB, after $after KiB" >&2
       stop "$SERVER_PID"
-      SERVER_PID=""
       idle_runs+=("$idle") peak_runs+=("$peak") after_runs+=("$after")
       ok_runs+=("$OK") denied_runs+=("$DENIED") busy_runs+=("$BUSY") wall_runs+=("$WALL_MS")
     done
@@ -502,7 +403,6 @@ logins() {
   make_users
   time_logins
   stop "$SERVER_PID"
-  SERVER_PID=""
   read -ra ms <<<"${LOGIN_MS[right]}"
   right_ms="$(median "${ms[@]}")"
   for kind in right wrong unknown; do
@@ -513,7 +413,7 @@ logins() {
       wrong) shown="wrong password" answer=401 ;;
       unknown) shown="unknown user" answer=401 ;;
     esac
-    times+=("| $shown | $answer | $(show_ms "${ms[@]}") |\
+    times+=("| $shown | $answer | $(show_median_ms "${ms[@]}") |\
  $(printf '%s\n' "${ms[@]}" | sort -g | awk 'NR == 1 { printf "%.2f ms", $1 }') |\
  $(printf '%s\n' "${ms[@]}" | sort -g | awk '{ v = $1 } END { printf "%.2f ms", v }') |\
  $(awk -v a="$(median "${ms[@]}")" -v b="$right_ms" 'BEGIN { printf "%.2f", a / b }') |")

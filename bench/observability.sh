@@ -17,18 +17,11 @@
 # All traffic goes to 127.0.0.1. Every server and wrk runs under a time
 # limit, and the servers are stopped when the script exits.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source-path=SCRIPTDIR/..
+source bench/lib.sh
 
-usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
-}
-
-QUICK=0
-case "${1:-}" in
-  "") ;;
-  --quick) QUICK=1 ;;
-  -h | --help) usage; exit 0 ;;
-  *) usage >&2; exit 2 ;;
-esac
+parse_quick_option "$@"
 
 # ---------------------------------------------------------------- settings --
 
@@ -50,53 +43,14 @@ fi
 # Time limit: a server's whole life.
 readonly SERVER_LIFETIME=1800
 
-cd "$(dirname "$0")/.."
 readonly PAGE=book/src/generated/bench-observability.md
-readonly TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# ------------------------------------------------------------------- tools --
-
-missing=()
-for tool in wrk ss curl cargo awk timeout pgrep getconf od; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  echo "missing: ${missing[*]}" >&2
-  echo "on Debian/Ubuntu: apt-get install wrk iproute2 curl procps" >&2
-  exit 1
-fi
-
-CLOCK_TICKS="$(getconf CLK_TCK)"
-readonly CLOCK_TICKS
-
-# ----------------------------------------------------------------- cleanup --
+require_tools "wrk iproute2 curl procps" wrk ss curl cargo awk timeout pgrep getconf od
 
 # The scratch folder also holds the servers' working folders (databases)
 # and the access log: set TMPDIR to measure on another disk.
-SCRATCH="$(mktemp -d)"
-declare -A SERVER_PID=() SERVER_PROC=() PORT=() LOG=()
-WRK_PID=""
-
-stop() { # stop PID: TERM, up to 5 s to finish, then KILL
-  local pid="$1" i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local key
-  if [[ -n "$WRK_PID" ]]; then stop "$WRK_PID"; fi
-  for key in "${!SERVER_PID[@]}"; do stop "${SERVER_PID[$key]}"; done
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_scratch
+declare -A SERVER_PROC=() PORT=() LOG=()
 
 # ---------------------------------------------------------------- measuring --
 
@@ -113,26 +67,22 @@ listening_port() {
 # an access log in that folder (`file`; appended, so that we can empty it
 # between runs while the server keeps writing). stderr goes to /dev/null:
 # stage 09 prints "METHOD PATH" there for every request, and stage 10 its
-# configuration. Waits until it answers GET /health; sets SERVER_PID[KEY]
-# (the `timeout` around it), SERVER_PROC[KEY] (the server, for its CPU
-# time), PORT[KEY] and, for `file`, LOG[KEY].
+# configuration. Waits until it answers GET /health; sets SERVER_PROC[KEY]
+# (the server, for its CPU time), PORT[KEY] and, for `file`, LOG[KEY].
 start_server() {
   local key="$1" stage="$2" stdout="$3" dir port="" proc="" i out=/dev/null
   dir="$(mktemp -d "$SCRATCH/$key.XXXXXX")"
   if [[ "$stdout" == file ]]; then
     out="$dir/access.log"
-    : >"$out"
     LOG[$key]=$out
   fi
-  # `timeout` is a backstop: no server outlives the script by more than this.
-  (cd "$dir" && exec env ADDR=127.0.0.1:0 WORKERS="$WORKERS" JWT_SECRET_FILE="$SECRET_FILE" \
-    timeout -k 5 "$SERVER_LIFETIME" "$TARGET_DIR/release/$stage") >>"$out" 2>/dev/null &
-  SERVER_PID[$key]=$!
+  launch_server "$stage" "$dir" "$out" "$SERVER_LIFETIME" WORKERS="$WORKERS" \
+    JWT_SECRET_FILE="$SECRET_FILE"
   for ((i = 0; i < 100; i++)); do
-    [[ -z "$proc" ]] && proc="$(pgrep -P "${SERVER_PID[$key]}" | head -n 1 || true)"
+    [[ -z "$proc" ]] && proc="$(pgrep -P "$SERVER_PID" | head -n 1 || true)"
     [[ -n "$proc" ]] && port="$(listening_port "$proc")"
     [[ -n "$port" ]] && break
-    kill -0 "${SERVER_PID[$key]}" 2>/dev/null || break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
     sleep 0.1
   done
   if [[ -z "$port" ]]; then
@@ -140,9 +90,7 @@ start_server() {
     exit 1
   fi
   SERVER_PROC[$key]=$proc PORT[$key]=$port
-  curl -s -o /dev/null -m 5 --retry 20 --retry-delay 0 --retry-connrefused \
-    -H 'Connection: close' "http://127.0.0.1:$port/health" ||
-    { echo "$stage ($key) on port $port did not answer GET /health" >&2; exit 1; }
+  wait_healthy "$stage ($key)" "$port"
 }
 
 # path ENDPOINT: the path wrk asks for.
@@ -153,80 +101,29 @@ path() {
   esac
 }
 
-# wait_quiet KEY: after a run, wait (at most 10 s) until the server holds
-# no connections, so one run's leftovers don't weigh on the next.
-wait_quiet() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -z "$(ss -Htn state established "( sport = :${PORT[$1]} )")" ]] && return 0
-    sleep 0.1
-  done
-  echo "warning: $1 still has connections 10 s after wrk stopped" >&2
-}
-
-# cpu_ticks KEY: the server's user + system CPU time so far, all threads,
-# in clock ticks (fields 14 and 15 of /proc/PID/stat, after "PID (NAME) ").
-cpu_ticks() {
-  sed 's/^.*) //' "/proc/${SERVER_PROC[$1]}/stat" | awk '{ print $12 + $13 }'
-}
-
 # file_size FILE: its size in bytes.
 file_size() {
   stat -c %s "$1"
 }
 
-# to_ms VALUE: wrk's "25.00us" / "7.08ms" / "1.02s" / "1.50m" in milliseconds.
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-    printf "%.3f\n", n }'
-}
-
-# run_wrk KEY ENDPOINT SECONDS: one wrk run. Sets RPS, P50_MS, CPU_US (the
-# server's CPU time per response, in microseconds), REQUESTS and
-# SOCKET_ERRORS, and for the server that logs to a file LOG_BYTES and
-# LOG_LINES (what the run added to the log), then empties the log. A non-2xx
-# answer stops the script. Runs in this shell, not a subshell, so that the
-# EXIT trap knows WRK_PID.
+# run_wrk KEY ENDPOINT SECONDS: one wrk run. Sets the WRK_ values (read_wrk),
+# CPU_US (the server's CPU time per response, in microseconds), and for the
+# server that logs to a file LOG_BYTES and LOG_LINES (what the run added to
+# the log), then empties the log. A non-2xx answer stops the script.
 run_wrk() {
-  local key="$1" endpoint="$2" seconds="$3" out="$SCRATCH/wrk.out" rc=0 ticks_before size_before=0
-  ticks_before="$(cpu_ticks "$key")"
+  local key="$1" endpoint="$2" seconds="$3" ticks_before ticks size_before=0
+  ticks_before="$(cpu_ticks "${SERVER_PROC[$key]}")"
   [[ -n "${LOG[$key]:-}" ]] && size_before="$(file_size "${LOG[$key]}")"
-  timeout -k 2 $((seconds + 10)) \
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
-    "http://127.0.0.1:${PORT[$key]}$(path "$endpoint")" >"$out" 2>&1 &
-  WRK_PID=$!
-  wait "$WRK_PID" || rc=$?
-  WRK_PID=""
+  start_wrk "$seconds" -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
+    "http://127.0.0.1:${PORT[$key]}$(path "$endpoint")"
+  finish_wrk
   # Every connection closed: every request wrk sent is answered and logged.
-  wait_quiet "$key"
-  local ticks=$(($(cpu_ticks "$key") - ticks_before))
-  if ((rc != 0)); then
-    echo "wrk failed (exit $rc):" >&2
-    cat "$out" >&2
-    exit 1
-  fi
-  local p50 non_2xx
-  REQUESTS="$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")"
-  RPS="$(awk '/^Requests\/sec:/ { print $2 }' "$out")"
-  p50="$(awk '$1 == "50%" { print $2 }' "$out")"
-  non_2xx="$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$out")"
-  SOCKET_ERRORS="$(awk '/Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
-    END { print e + 0 }' "$out")"
-  if [[ -z "$RPS" || -z "$p50" || ! "$REQUESTS" =~ ^[1-9][0-9]*$ ]]; then
-    echo "could not read wrk's output:" >&2
-    cat "$out" >&2
-    exit 1
-  fi
-  if ((non_2xx)); then
-    echo "$key GET $(path "$endpoint"): $non_2xx answers were not 2xx; wrk said:" >&2
-    cat "$out" >&2
-    exit 1
-  fi
-  P50_MS="$(to_ms "$p50")"
-  CPU_US="$(awk -v t="$ticks" -v hz="$CLOCK_TICKS" -v n="$REQUESTS" \
-    'BEGIN { printf "%.2f\n", t * 1e6 / hz / n }')"
+  wait_quiet "$key" "${PORT[$key]}"
+  ticks=$(($(cpu_ticks "${SERVER_PROC[$key]}") - ticks_before))
+  read_wrk
+  ((WRK_NON_2XX == 0)) ||
+    wrk_failed "$key GET $(path "$endpoint"): $WRK_NON_2XX answers were not 2xx; wrk said:"
+  CPU_US="$(cpu_us_per_response "$ticks")"
   LOG_BYTES=0 LOG_LINES=0
   if [[ -n "${LOG[$key]:-}" ]]; then
     LOG_BYTES=$(($(file_size "${LOG[$key]}") - size_before))
@@ -242,39 +139,17 @@ run_wrk() {
   fi
 }
 
-# median VALUES...: the middle value (the lower middle for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# spread VALUES...: (max - min) / median, in percent.
-spread() {
-  printf '%s\n' "$@" | sort -g |
-    awk -v m="$(median "$@")" '{ v[NR] = $1 } END { printf "%.0f\n", (v[NR] - v[1]) * 100 / m }'
-}
-
-# show_ms MS: "0.105 ms", "7.08 ms", "1020 ms".
-show_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v < 1) printf "%.3f ms\n", v; else if (v < 100) printf "%.2f ms\n", v; else printf "%.0f ms\n", v }'
-}
-
-# ratio A B: A / B with two decimals.
-ratio() {
-  awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'
-}
-
 # --------------------------------------------------------------------- main --
 
 started=$SECONDS
-load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+load_before="$(load_average)"
 
 echo "==> building stage-09 and stage-10 (release) into $TARGET_DIR" >&2
 cargo build --release --locked -p stage-09 -p stage-10 >&2
 
 # Both stages want a JWT secret of at least 32 bytes: 64 random hex digits.
 SECRET_FILE="$SCRATCH/jwt-secret"
-(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$SECRET_FILE")
+write_jwt_secret "$SECRET_FILE"
 
 KEYS=()
 declare -A STAGE=() STDOUT=()
@@ -298,25 +173,22 @@ for ((run = 1; run <= RUNS; run++)); do
     for ((i = 0; i < ${#KEYS[@]}; i++)); do
       key="${KEYS[$(((i + run - 1) % ${#KEYS[@]}))]}"
       run_wrk "$key" "$endpoint" "$DURATION"
-      echo "    run $run/$RUNS $key GET $(path "$endpoint"): $RPS req/s, p50 $P50_MS ms," \
-        "server CPU $CPU_US µs/request, socket errors $SOCKET_ERRORS" \
-        "$( ((LOG_LINES)) && echo "; log +$LOG_BYTES bytes in $LOG_LINES lines for $REQUESTS responses")" >&2
-      RPS_RUNS["$key $endpoint"]+=" $RPS"
-      P50_RUNS["$key $endpoint"]+=" $P50_MS"
+      echo "    run $run/$RUNS $key GET $(path "$endpoint"): $WRK_RPS req/s, p50 $WRK_P50_MS ms," \
+        "server CPU $CPU_US µs/request, socket errors $WRK_SOCKET_ERRORS" \
+        "$( ((LOG_LINES)) && echo "; log +$LOG_BYTES bytes in $LOG_LINES lines for $WRK_REQUESTS responses")" >&2
+      RPS_RUNS["$key $endpoint"]+=" $WRK_RPS"
+      P50_RUNS["$key $endpoint"]+=" $WRK_P50_MS"
       CPU_RUNS["$key $endpoint"]+=" $CPU_US"
       if [[ -n "${LOG[$key]:-}" ]]; then
         BYTES[$endpoint]=$((${BYTES[$endpoint]:-0} + LOG_BYTES))
         LINES[$endpoint]=$((${LINES[$endpoint]:-0} + LOG_LINES))
-        ANSWERED[$endpoint]=$((${ANSWERED[$endpoint]:-0} + REQUESTS))
+        ANSWERED[$endpoint]=$((${ANSWERED[$endpoint]:-0} + WRK_REQUESTS))
       fi
-      socket_errors=$((socket_errors + SOCKET_ERRORS))
+      socket_errors=$((socket_errors + WRK_SOCKET_ERRORS))
     done
   done
 done
-for key in "${KEYS[@]}"; do
-  stop "${SERVER_PID[$key]}"
-  unset "SERVER_PID[$key]"
-done
+stop_all
 
 # ------------------------------------------------------------------ report --
 
@@ -363,10 +235,6 @@ for endpoint in "${ENDPOINTS[@]}"; do
   log_rows+=("| $shown | $per_line | ${LINES[$endpoint]} | $per_response | $million | $rate |")
 done
 
-cpu="$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-wrk_version="$(wrk --version 2>&1 | awk 'NR == 1 { print $1, $2; exit }' || true)"
-filesystem="$(df --output=fstype "$SCRATCH" 2>/dev/null | awk 'NR == 2 { print $1 }' || true)"
-filesystem="${filesystem:-an unknown file system}"
 if ((RUNS > 1)); then
   runs_text="median of $RUNS runs, each column separately (in the least steady
 cells, requests/s varied by $max_spread% of its median between runs, and server CPU
@@ -374,17 +242,9 @@ per request by $max_cpu_spread%)"
 else
   runs_text="a single run"
 fi
-commit_text=""
-if commit="$(git rev-parse --short HEAD 2>/dev/null)"; then
-  commit_text=" at commit $commit"
-  [[ -z "$(git status --porcelain -- Cargo.toml Cargo.lock stages/stage-09/Cargo.toml \
-    stages/stage-09/src stages/stage-10/Cargo.toml stages/stage-10/src 2>/dev/null)" ]] ||
-    commit_text+=" (with uncommitted changes to the stages' code or the Cargo files)"
-fi
-command_text="bench/observability.sh"
-((QUICK)) && command_text="bench/observability.sh --quick"
-errors_text="no socket errors"
-((socket_errors)) && errors_text="**$socket_errors socket errors** (connect, read, write or timeout) over all runs"
+commit_text="$(commit_note "the stages' code or the Cargo files" Cargo.toml Cargo.lock \
+  stages/stage-09/Cargo.toml stages/stage-09/src stages/stage-10/Cargo.toml stages/stage-10/src)"
+command_text="$(regenerate_command)"
 sample_line="$(cat "$SCRATCH/health.line")"
 
 report() {
@@ -403,13 +263,13 @@ neither, but prints \`METHOD PATH\` to stderr for each request (to \`/dev/null\`
 every server's stderr), so it is not a server that logs nothing: see
 \`bench/README.md\`. *Server CPU per request* is the server
 process's user + system time during the run (\`/proc/PID/stat\`) divided by the
-responses wrk counted. Every answer was 2xx; $errors_text; $runs_text.
+responses wrk counted. Every answer was 2xx; $(socket_errors_text "$socket_errors"); $runs_text.
 
 | access log | bytes per line | lines | lines per response | per million requests | at stage 10's rate above |
 |---|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${log_rows[@]}")
 
-Measured from the file stage 10 wrote (on $filesystem), over all its runs: the
+Measured from the file stage 10 wrote (on $(filesystem_of "$SCRATCH")), over all its runs: the
 bytes and lines each run added, and the responses wrk counted in the same runs.
 A line for \`/health\`:
 
@@ -417,15 +277,9 @@ A line for \`/health\`:
 $sample_line
 \`\`\`
 
-Measured on $(date -u +%Y-%m-%d)$commit_text: $(nproc) CPUs ($cpu), Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), $wrk_version; wrk and the servers share the machine; load average before the run: $load_before. Regenerate with \`$command_text\`.
+Measured on $(date -u +%Y-%m-%d)$commit_text: $(nproc) CPUs ($(cpu_model)), Linux $(uname -r), $(rustc --version | cut -d' ' -f1-2), $(wrk_version); wrk and the servers share the machine; load average before the run: $load_before. Regenerate with \`$command_text\`.
 EOF
 }
 
-if ((QUICK)); then
-  report
-  echo "(--quick: not written to $PAGE)" >&2
-else
-  report | tee "$PAGE"
-  echo "(written to $PAGE)" >&2
-fi
+report | write_page "$PAGE"
 echo "==> done in $((SECONDS - started)) s" >&2

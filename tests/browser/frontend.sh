@@ -11,41 +11,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-command -v chromium >/dev/null || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../..
+source tests/lib.sh
+
+require_command chromium chromium
 
 stages=()
 for dir in stages/stage-*/; do
   [ -d "$dir/frontend" ] && stages+=("$(basename "$dir")")
 done
 [ ${#stages[@]} -gt 0 ] || { echo "no stage has a frontend/" >&2; exit 1; }
+build_stages "${stages[@]}"
 
-packages=()
-for stage in "${stages[@]}"; do packages+=(-p "$stage"); done
-cargo build --quiet --locked "${packages[@]}"
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+make_work_folder
 failures=0
 for stage in "${stages[@]}"; do
   # Each server runs in a fresh folder of its own: from stage 08 a stage
   # writes its database (and from 09 a development secret) under data/.
-  binary=$(realpath "${CARGO_TARGET_DIR:-target}/debug/$stage")
-  mkdir "$work/run-$stage"
-  (cd "$work/run-$stage" && ADDR=127.0.0.1:0 exec timeout 60 "$binary") >"$work/out" 2>"$work/err" &
-  server_pid=$!
-  addr=
-  for _ in $(seq 100); do
-    addr=$(sed -n 's|^listening on http://||p' "$work/out")
-    [ -n "$addr" ] && break
-    sleep 0.05
-  done
-  [ -n "$addr" ] || { echo "$stage: no 'listening on' line" >&2; exit 1; }
+  start_stage "$stage" 60
+  addr=$(wait_for_address)
 
   timeout 30 chromium --headless --no-sandbox --disable-gpu --disable-quic \
     --no-first-run --disable-background-networking --disable-component-update \
@@ -61,9 +45,7 @@ for stage in "${stages[@]}"; do
     sed -n '/<main>/,/<\/main>/p' "$work/dom" >&2
     failures=$((failures + 1))
   fi
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
+  stop_stage
 done
 
 echo "$((${#stages[@]} - failures)) passed, $failures failed"

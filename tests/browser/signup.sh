@@ -12,42 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-chromium=$(command -v chromium) || { echo "chromium not found: apt-get install chromium" >&2; exit 1; }
-for tool in node npm; do
-  command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install nodejs npm" >&2; exit 1; }
-done
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 18 ] || { echo "node $(node --version) is too old: playwright-core needs 18 or newer" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../..
+source tests/lib.sh
 
-# The exact playwright-core of package-lock.json, installed again only when
-# the lock file has changed since the last install.
-if [ ! -d tests/browser/node_modules/playwright-core ] ||
-   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
-  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 300 npm ci --no-audit --no-fund)
-fi
+require_playwright
+build_stages stage-07
 
-cargo build --quiet --locked -p stage-07
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ADDR=127.0.0.1:0 timeout 180 "${CARGO_TARGET_DIR:-target}/debug/stage-07" >"$work/out" 2>"$work/err" &
-server_pid=$!
-addr=
-for _ in $(seq 100); do
-  addr=$(sed -n 's|^listening on http://||p' "$work/out")
-  [ -n "$addr" ] && break
-  sleep 0.05
-done
-[ -n "$addr" ] || { echo "stage-07: no 'listening on' line" >&2; cat "$work/err" >&2; exit 1; }
-
-if ! CHROMIUM="$chromium" timeout 120 node tests/browser/signup.mjs "http://$addr/"; then
-  echo "the sign-up test failed; stage-07 said on stderr:" >&2
-  cat "$work/err" >&2
-  exit 1
-fi
+make_work_folder
+start_stage stage-07 180
+addr=$(wait_for_address)
+check_with "sign-up test" run_playwright tests/browser/signup.mjs "http://$addr/"

@@ -14,56 +14,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-for tool in node npm; do
-  command -v "$tool" >/dev/null || { echo "$tool not found: apt-get install nodejs npm" >&2; exit 1; }
-done
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || { echo "node $(node --version) is too old: jose 6 needs 20 or newer" >&2; exit 1; }
+# shellcheck source-path=SCRIPTDIR/../..
+source tests/lib.sh
 
-# The exact jose of package-lock.json, installed again only when the lock
-# file has changed since the last install.
-if [ ! -d tests/jwt/node_modules/jose ] ||
-   [ tests/jwt/package-lock.json -nt tests/jwt/node_modules/.package-lock.json ]; then
-  (cd tests/jwt && timeout 300 npm ci --no-audit --no-fund)
-fi
+require_node 20 "jose 6"
+npm_ci_if_stale tests/jwt jose
+build_stages stage-09
 
-cargo build --quiet --locked -p stage-09
-binary=${CARGO_TARGET_DIR:-target}/debug/stage-09
-[[ $binary = /* ]] || binary=$PWD/$binary
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A 40-byte secret (30 random bytes in base64), without a line break (the
-# server would drop one; jose would not), that only we can read. The server
-# runs in $work/run, where it keeps its database (data/backend.sqlite3).
-mkdir "$work/run"
-(umask 077 && head -c 30 /dev/urandom | base64 | tr -d '\n' >"$work/jwt-secret")
-[ "$(wc -c <"$work/jwt-secret")" -eq 40 ] || { echo "the test secret is not 40 bytes" >&2; exit 1; }
-
-(cd "$work/run" &&
-  ADDR=127.0.0.1:0 JWT_SECRET_FILE="$work/jwt-secret" exec timeout 120 "$binary") \
-  >"$work/out" 2>"$work/err" &
-server_pid=$!
-addr=
-for _ in $(seq 100); do
-  addr=$(sed -n 's|^listening on http://||p' "$work/out")
-  [ -n "$addr" ] && break
-  sleep 0.05
-done
-[ -n "$addr" ] || { echo "stage-09: no 'listening on' line" >&2; cat "$work/err" >&2; exit 1; }
-if [ -e "$work/run/data/jwt-secret" ]; then
+# The server keeps its database in its working folder ($work/run-stage-09)
+# and reads its signing secret from a file of ours, which jose reads too.
+make_work_folder
+write_jwt_secret "$work/jwt-secret"
+start_stage stage-09 120 JWT_SECRET_FILE="$work/jwt-secret"
+addr=$(wait_for_address)
+if [ -e "$work/run-stage-09/data/jwt-secret" ]; then
   echo "stage-09 made a development secret instead of reading JWT_SECRET_FILE" >&2
   exit 1
 fi
 
-if ! JWT_SECRET_FILE="$work/jwt-secret" timeout 60 node tests/jwt/crosscheck.mjs "http://$addr"; then
-  echo "the JWT cross-check failed; stage-09 said on stderr:" >&2
-  cat "$work/err" >&2
-  exit 1
-fi
+JWT_SECRET_FILE="$work/jwt-secret" check_with "JWT cross-check" \
+  timeout 60 node tests/jwt/crosscheck.mjs "http://$addr"
