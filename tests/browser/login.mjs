@@ -9,42 +9,14 @@
 // runs this. Every request the page makes must go to that server: any other
 // address is aborted. Every wait is bounded; any failure exits 1.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { Browser } from "./harness.mjs";
 
-const base = new URL(process.argv[2] ?? "");
-assert.equal(base.hostname, "127.0.0.1", "the server must be on 127.0.0.1");
-const WAIT_MS = 15_000;
+const browser = await Browser.open("login");
+const { page, context } = browser;
+// Every password typed (and token seen): the harness checks, after each
+// check, that none of them is in the page's markup or the console.
+const secrets = browser.secrets;
 const PASSWORD = "correct horse battery";
-
-// The flags this machine's Chromium needs (see the machine notes): without
-// the background-networking ones it keeps trying to reach Google's hosts.
-const profile = await mkdtemp(join(tmpdir(), "login-profile-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  timeout: WAIT_MS,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-context.setDefaultTimeout(WAIT_MS);
-await context.route("**/*", (route) =>
-  new URL(route.request().url()).host === base.host ? route.continue() : route.abort(),
-);
-
-const page = context.pages()[0] ?? (await context.newPage());
-const logged = [];
-page.on("console", (message) => logged.push(message.text()));
-page.on("pageerror", (error) => logged.push(`uncaught: ${error.message}`));
-
-// Every password typed and every token the server handed out: none of them
-// may ever be in the page's markup or the console.
-const secrets = [];
-let failures = 0;
 
 const text = (selector) => page.textContent(selector);
 const storedToken = () => page.evaluate(() => sessionStorage.getItem("token"));
@@ -108,33 +80,8 @@ async function fieldState(id) {
   };
 }
 
-async function check(name, body) {
-  try {
-    await body();
-    // Whatever happened, no password and no token is in the page's markup
-    // or was written to the console.
-    const html = await page.content();
-    for (const secret of secrets) {
-      assert.ok(!html.includes(secret), "a password or token is in the DOM");
-      assert.ok(!logged.some((line) => line.includes(secret)), "a password or token is in the console");
-    }
-    console.log(`ok: ${name}`);
-  } catch (error) {
-    failures += 1;
-    console.error(`FAILED: ${name}\n  ${error.message.replaceAll("\n", "\n  ")}`);
-    for (const id of ["login", "whoami"]) {
-      const card = await page.locator(`#${id}`).locator("..").innerHTML().catch(() => "?");
-      console.error(`  the card around #${id} was:\n${card}`);
-    }
-  } finally {
-    await page.unroute("**/api/login");
-    await page.unroute("**/api/me");
-  }
-}
 
-try {
-  await page.goto(base.href);
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith('up: "ok"'));
+await browser.run("logging in, Who am I and logging out work", { cards: ["login", "whoami"], routes: ["**/api/login", "**/api/me"] }, async (check) => {
 
   await check("alice signs up with the sign-up form; nobody is logged in yet", async () => {
     await signUp("alice", PASSWORD);
@@ -290,17 +237,4 @@ try {
     assert.equal(await page.locator("main img").count(), 0, "the name became an element");
     assert.equal(await page.evaluate(() => window.injected), undefined);
   });
-
-  await check("the page's script threw nothing", async () => {
-    assert.deepEqual(logged.filter((line) => line.startsWith("uncaught")), []);
-  });
-} catch (error) {
-  failures += 1;
-  console.error(`FAILED: the page did not load: ${error.message}`);
-} finally {
-  await context.close();
-  await rm(profile, { recursive: true, force: true });
-}
-
-console.log(failures === 0 ? "logging in, Who am I and logging out work" : `${failures} check(s) failed`);
-process.exit(failures === 0 ? 0 : 1);
+});

@@ -8,39 +8,13 @@
 // and runs this. Every request the page makes must go to that server: any
 // other address is aborted. Every wait is bounded; any failure exits 1.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { Browser } from "./harness.mjs";
 
-const base = new URL(process.argv[2] ?? "");
-assert.equal(base.hostname, "127.0.0.1", "the server must be on 127.0.0.1");
-const WAIT_MS = 15_000;
-
-// The flags this machine's Chromium needs (see the machine notes): without
-// the background-networking ones it keeps trying to reach Google's hosts.
-const profile = await mkdtemp(join(tmpdir(), "signup-profile-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  timeout: WAIT_MS,
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
-context.setDefaultTimeout(WAIT_MS);
-await context.route("**/*", (route) =>
-  new URL(route.request().url()).host === base.host ? route.continue() : route.abort(),
-);
-
-const page = context.pages()[0] ?? (await context.newPage());
-const logged = [];
-page.on("console", (message) => logged.push(message.text()));
-page.on("pageerror", (error) => logged.push(`uncaught: ${error.message}`));
-
-const passwordsTyped = [];
-let failures = 0;
+const browser = await Browser.open("signup");
+const { page } = browser;
+// Every password typed (and token seen): the harness checks, after each
+// check, that none of them is in the page's markup or the console.
+const passwordsTyped = browser.secrets;
 
 // Fills in the form, clicks "Sign up", and waits for the answer to be shown
 // (the result stops saying "signing up…").
@@ -68,30 +42,8 @@ async function answerSignUpsWith(handler) {
   await page.route("**/api/users", handler);
 }
 
-async function check(name, body) {
-  try {
-    await body();
-    // Whatever happened, no password typed so far is in the page's markup
-    // or was written to the console.
-    const html = await page.content();
-    for (const password of passwordsTyped) {
-      assert.ok(!html.includes(password), "a password is in the DOM");
-      assert.ok(!logged.some((line) => line.includes(password)), "a password is in the console");
-    }
-    console.log(`ok: ${name}`);
-  } catch (error) {
-    failures += 1;
-    console.error(`FAILED: ${name}\n  ${error.message.replaceAll("\n", "\n  ")}`);
-    const card = await page.locator("#signup").locator("..").innerHTML().catch(() => "?");
-    console.error(`  the sign-up card was:\n${card}`);
-  } finally {
-    await page.unroute("**/api/users");
-  }
-}
 
-try {
-  await page.goto(base.href);
-  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith('up: "ok"'));
+await browser.run("the sign-up form works", { cards: ["signup"], routes: ["**/api/users"] }, async (check) => {
 
   await check("a valid sign-up shows the case-folded username and id 1", async () => {
     await signUp("Alice", "correct horse battery");
@@ -131,17 +83,4 @@ try {
     await signUp("dave", "good password 4");
     assert.equal(await page.textContent("#signup-result"), "the server did not answer: is it running?");
   });
-
-  await check("the page's script threw nothing", async () => {
-    assert.deepEqual(logged.filter((line) => line.startsWith("uncaught")), []);
-  });
-} catch (error) {
-  failures += 1;
-  console.error(`FAILED: the page did not load: ${error.message}`);
-} finally {
-  await context.close();
-  await rm(profile, { recursive: true, force: true });
-}
-
-console.log(failures === 0 ? "the sign-up form works" : `${failures} check(s) failed`);
-process.exit(failures === 0 ? 0 : 1);
+});
