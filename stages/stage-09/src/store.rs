@@ -273,6 +273,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_database_is_an_error_not_a_taken_name() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let store = store_in(&dir);
+        let other = Connection::open(dir.path().join("data/users.sqlite3")).expect("open");
+        other.execute_batch("DROP TABLE users").expect("drop");
+        assert!(matches!(
+            store.insert("alice", "hash"),
+            Err(StoreError::Database(_))
+        ));
+    }
+
+    #[test]
+    fn at_most_max_idle_connections_are_kept() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let store = UserStore::open(&dir.path().join("users.sqlite3"), 1).expect("open");
+        // Two connections in use at once (the inner call finds none idle and
+        // opens one); afterwards only one is kept.
+        store
+            .with_connection(|_| store.with_connection(|_| Ok(())))
+            .expect("both work");
+        assert_eq!(store.lock().len(), 1);
+    }
+
+    #[test]
     fn a_taken_username_is_refused() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let store = store_in(&dir);
