@@ -263,15 +263,17 @@ fn refuse_busy(stream: &TcpStream, shared: &Shared) {
         }
     }
     let response = Response::error(Status::ServiceUnavailable).with_header("Retry-After", "1");
-    let _ = response.write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close);
-    let _ = stream.shutdown(Direction::Write);
-    // Counted, because a burst of these is what an overloaded server looks
-    // like from the outside. Not logged: a write to stdout can wait (for
-    // journald, for a full pipe), and this thread must never wait.
+    // Counted (before the answer goes out, so that a client who asks
+    // `/metrics` next sees it), because a burst of these is what an
+    // overloaded server looks like from the outside. Not logged: a write to
+    // stdout can wait (for journald, for a full pipe), and this thread must
+    // never wait.
     shared
         .app
         .metrics
         .record("busy", Status::ServiceUnavailable.code(), started.elapsed());
+    let _ = response.write_to(&mut &*stream, Sending::HeadAndBody, Connection::Close);
+    let _ = stream.shutdown(Direction::Write);
 }
 // ANCHOR_END: refuse_busy
 

@@ -119,14 +119,18 @@ impl StageProcess {
             .clone()
     }
 
-    /// Waits up to 5 s until the server's stderr contains `needle`, and
-    /// returns all of it: stderr is read on a thread of its own, so what the
-    /// server wrote a moment ago may not be here yet.
+    /// Waits up to 5 s until the server's stderr has a whole line that
+    /// contains `needle`, and returns all of it: stderr is read on a thread
+    /// of its own, and an unbuffered `eprintln!` may arrive in pieces, so
+    /// what the server wrote a moment ago may not all be here yet.
     pub fn stderr_once_it_says(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let stderr = self.stderr();
-            if stderr.contains(needle) || Instant::now() > deadline {
+            let whole_line = stderr
+                .find(needle)
+                .is_some_and(|at| stderr[at..].contains('\n'));
+            if whole_line || Instant::now() > deadline {
                 return stderr;
             }
             thread::sleep(Duration::from_millis(10));
