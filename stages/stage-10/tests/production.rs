@@ -219,6 +219,15 @@ fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     }
     assert_eq!(get(&server, "/api/users/1", "").status(), Some(401));
     assert_eq!(get(&server, "/api/users/2", "").status(), Some(401));
+    // A wrong method still names the route it was for.
+    for (method, path) in [("DELETE", "/metrics"), ("PUT", "/api/status")] {
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        assert_eq!(
+            wire::exchange(server.addr(), request.as_bytes()).status(),
+            Some(405)
+        );
+    }
     let reply = get(&server, "/metrics", "");
     assert_eq!(
         reply.header("Content-Type").as_deref(),
@@ -250,13 +259,21 @@ fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         value(requests, &[("route", "/health"), ("status", "200")]),
         Some(3.0)
     );
+    assert_eq!(
+        value(requests, &[("route", "/metrics"), ("status", "405")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(requests, &[("route", "/api/status"), ("status", "405")]),
+        Some(1.0)
+    );
     // Two paths, one route: the id is not a label.
     assert_eq!(
         value(requests, &[("route", "/api/users/:id"), ("status", "401")]),
         Some(2.0)
     );
     // The page itself is counted after it is written, so it is not in it.
-    assert_eq!(value(requests, &[("route", "/metrics")]), None);
+    assert_eq!(value(requests, &[("route", "/metrics"), ("status", "200")]), None);
     // At least this one; earlier ones may still be closing.
     let open = value("http_open_connections", &[]).expect("open connections");
     assert!(open >= 1.0, "{open}");
@@ -273,7 +290,7 @@ fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     };
     let last = buckets.last().expect("buckets");
     assert!(last.less_than.is_infinite());
-    assert_eq!(last.count, 5.0, "every request so far is in +Inf");
+    assert_eq!(last.count, 7.0, "every request so far is in +Inf");
 }
 // ANCHOR_END: metrics_test
 

@@ -275,6 +275,7 @@ pub const EXCHANGES: &[Exchange] = &[
                    POST /api/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
                    Content-Length: 41\r\n\r\n{\"username\":\"alice\",\"password\":\"1234567\"}\
                    GET /api/nothing-here HTTP/1.1\r\nHost: localhost\r\n\r\n\
+                   DELETE /api/users/1 HTTP/1.1\r\nHost: localhost\r\n\r\n\
                    DELETE /api/users HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     },
     // Stage 09: logins and tokens (what does not depend on the time; a
