@@ -273,7 +273,10 @@ fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         Some(2.0)
     );
     // The page itself is counted after it is written, so it is not in it.
-    assert_eq!(value(requests, &[("route", "/metrics"), ("status", "200")]), None);
+    assert_eq!(
+        value(requests, &[("route", "/metrics"), ("status", "200")]),
+        None
+    );
     // At least this one; earlier ones may still be closing.
     let open = value("http_open_connections", &[]).expect("open connections");
     assert!(open >= 1.0, "{open}");
