@@ -56,7 +56,14 @@ fn users_survive_a_restart_in_the_default_database_file() {
     assert_eq!(after.status(), Some(200));
     // The same user, the same creation time: the same bytes.
     assert_eq!(after.body(), before.body());
-    assert_eq!(json_body(&after)["username"], "alice");
+    let body = json_body(&after);
+    assert_eq!(body["username"], "alice");
+    let created_at = body["created_at"].as_str().expect("created_at");
+    humantime::parse_rfc3339(created_at).expect("RFC 3339");
+    insta::assert_snapshot!(
+        "read_back_after_a_restart",
+        after.show().replace(created_at, "<created_at>")
+    );
     // And the name is still taken.
     let again = try_sign_up(server.addr(), "alice").expect("an answer");
     assert_eq!(again.status(), Some(409));
