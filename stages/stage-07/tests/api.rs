@@ -16,22 +16,7 @@ fn server(variables: &[(&str, &str)]) -> StageProcess {
 
 /// A `POST /api/users` with this body, declared as JSON.
 fn sign_up_request(body: &str) -> Vec<u8> {
-    post("/api/users", "application/json", body.as_bytes())
-}
-
-fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(body);
-    request
-}
-
-fn get(path: &str) -> Vec<u8> {
-    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+    wire::post_json_request("/api/users", body)
 }
 
 fn sign_up(server: &StageProcess, username: &str, password: &str) -> Reply {
@@ -39,16 +24,10 @@ fn sign_up(server: &StageProcess, username: &str, password: &str) -> Reply {
     wire::exchange(server.addr(), &sign_up_request(&body))
 }
 
-/// The reply's body as JSON; panics (failing the test) if it is not JSON.
-fn json_body(reply: &Reply) -> serde_json::Value {
-    serde_json::from_slice(reply.body())
-        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", reply.show()))
-}
-
 /// Checks that `created_at` is an RFC 3339 time within a minute of now, and
 /// replaces it for the snapshot.
 fn redact_created_at(reply: &Reply) -> String {
-    let body = json_body(reply);
+    let body = reply.json();
     let created_at = body["created_at"].as_str().expect("created_at is a string");
     let when = humantime::parse_rfc3339(created_at).expect("created_at is RFC 3339");
     let age = SystemTime::now()
@@ -64,7 +43,7 @@ fn signing_up_answers_201_with_the_user_and_where_to_find_it() {
     let created = sign_up(&server, "alice", "correct horse");
     insta::assert_snapshot!("sign_up_created", created.show());
     let location = created.header("Location").expect("a Location header");
-    let found = wire::exchange(server.addr(), &get(&location));
+    let found = wire::exchange(server.addr(), &wire::get_request(&location, ""));
     assert_eq!(found.status(), Some(200));
     insta::assert_snapshot!("get_user_found", redact_created_at(&found));
 }
@@ -75,7 +54,7 @@ fn no_response_ever_contains_the_password_or_its_hash() {
     let password = "correct horse battery";
     let replies = [
         sign_up(&server, "alice", password),
-        wire::exchange(server.addr(), &get("/api/users/1")),
+        wire::exchange(server.addr(), &wire::get_request("/api/users/1", "")),
         sign_up(&server, "alice", password),
     ];
     for reply in &replies {
@@ -99,7 +78,7 @@ fn no_response_ever_contains_the_password_or_its_hash() {
 fn usernames_are_case_folded_so_alice_and_alice_in_capitals_conflict() {
     let server = server(&[]);
     let created = sign_up(&server, "Alice", "correct horse");
-    assert_eq!(json_body(&created)["username"], "alice");
+    assert_eq!(created.json()["username"], "alice");
     let taken = sign_up(&server, "ALICE", "another password");
     assert_eq!(taken.status(), Some(409));
     insta::assert_snapshot!(taken.show());
@@ -164,7 +143,7 @@ fn every_refused_sign_up_gets_a_json_error_that_says_why() {
             Some("application/json"),
             "{name}"
         );
-        let error = json_body(&reply);
+        let error = reply.json();
         assert!(error["error"].is_string(), "{name}: {error}");
         if *status == 422 {
             assert!(error["field"].is_string(), "{name}: a 422 names the field");
@@ -172,7 +151,7 @@ fn every_refused_sign_up_gets_a_json_error_that_says_why() {
         insta::assert_snapshot!(*name, reply.show());
     }
     // None of them created a user.
-    let reply = wire::exchange(server.addr(), &get("/api/users/1"));
+    let reply = wire::exchange(server.addr(), &wire::get_request("/api/users/1", ""));
     assert_eq!(reply.status(), Some(404));
 }
 
@@ -192,11 +171,11 @@ fn a_long_password_and_a_long_username_are_refused_by_the_caps() {
     let server = server(&[]);
     let long_password = sign_up(&server, "alice", &"x".repeat(129));
     assert_eq!(long_password.status(), Some(422));
-    assert_eq!(json_body(&long_password)["field"], "password");
+    assert_eq!(long_password.json()["field"], "password");
     let at_the_cap = sign_up(&server, &"a".repeat(32), &"x".repeat(128));
     assert_eq!(at_the_cap.status(), Some(201));
     let long_name = sign_up(&server, &"a".repeat(33), "correct horse");
-    assert_eq!(json_body(&long_name)["field"], "username");
+    assert_eq!(long_name.json()["field"], "username");
 }
 
 #[test]
@@ -205,12 +184,12 @@ fn a_body_that_is_not_declared_as_json_gets_415() {
     let body = br#"{"username": "alice", "password": "correct horse"}"#;
     let form = wire::exchange(
         server.addr(),
-        &post("/api/users", "application/x-www-form-urlencoded", body),
+        &wire::post_request("/api/users", "application/x-www-form-urlencoded", body),
     );
     insta::assert_snapshot!(form.show());
     let with_charset = wire::exchange(
         server.addr(),
-        &post("/api/users", "application/json; charset=utf-8", body),
+        &wire::post_request("/api/users", "application/json; charset=utf-8", body),
     );
     assert_eq!(with_charset.status(), Some(201));
 }
@@ -227,7 +206,7 @@ fn client_text_in_an_error_is_escaped_as_json() {
         &sign_up_request(r#"{"user\"name\\": "alice"}"#),
     );
     assert_eq!(reply.status(), Some(400));
-    let error = json_body(&reply);
+    let error = reply.json();
     let message = error["error"].as_str().expect("a message");
     assert!(message.contains(r#"user"name\"#), "{message}");
 }
@@ -252,7 +231,7 @@ fn an_api_request_that_stops_halfway_through_its_body_gets_a_json_408() {
     wire::send(&mut client, head.as_bytes());
     let reply = wire::read_reply(&mut client);
     assert_eq!(reply.status(), Some(408));
-    assert_eq!(json_body(&reply)["error"], "Request Timeout");
+    assert_eq!(reply.json()["error"], "Request Timeout");
     // Outside the API, the same refusal stays plain text.
     let mut client = wire::connect(server.addr());
     wire::send(
@@ -268,7 +247,7 @@ fn an_api_request_that_stops_halfway_through_its_body_gets_a_json_408() {
 fn unknown_users_and_ids_that_are_not_numbers_get_404() {
     let server = server(&[]);
     sign_up(&server, "alice", "correct horse");
-    let unknown = wire::exchange(server.addr(), &get("/api/users/2"));
+    let unknown = wire::exchange(server.addr(), &wire::get_request("/api/users/2", ""));
     insta::assert_snapshot!(unknown.show());
     for path in [
         "/api/users/0",
@@ -279,18 +258,18 @@ fn unknown_users_and_ids_that_are_not_numbers_get_404() {
         "/api/users/1/",
         "/api/users/99999999999999999999",
     ] {
-        let reply = wire::exchange(server.addr(), &get(path));
+        let reply = wire::exchange(server.addr(), &wire::get_request(path, ""));
         assert_eq!(reply.status(), Some(404), "{path}");
-        assert_eq!(json_body(&reply)["error"], "no such user", "{path}");
+        assert_eq!(reply.json()["error"], "no such user", "{path}");
     }
 }
 
 #[test]
 fn api_paths_and_methods_we_do_not_serve_get_json_errors() {
     let server = server(&[]);
-    let not_found = wire::exchange(server.addr(), &get("/api/nothing-here"));
+    let not_found = wire::exchange(server.addr(), &wire::get_request("/api/nothing-here", ""));
     insta::assert_snapshot!("unknown_api_path", not_found.show());
-    let wrong_method = wire::exchange(server.addr(), &get("/api/users"));
+    let wrong_method = wire::exchange(server.addr(), &wire::get_request("/api/users", ""));
     insta::assert_snapshot!("get_on_the_users_collection", wrong_method.show());
     let delete = wire::exchange(
         server.addr(),
@@ -298,16 +277,19 @@ fn api_paths_and_methods_we_do_not_serve_get_json_errors() {
     );
     assert_eq!(delete.status(), Some(405));
     assert_eq!(delete.header("Allow").as_deref(), Some("GET, HEAD"));
-    assert!(json_body(&delete)["error"].is_string());
+    assert!(delete.json()["error"].is_string());
     let post_status = wire::exchange(
         server.addr(),
-        &post("/api/status", "application/json", b"{}"),
+        &wire::post_request("/api/status", "application/json", b"{}"),
     );
     assert_eq!(post_status.status(), Some(405));
     assert_eq!(post_status.header("Allow").as_deref(), Some("GET, HEAD"));
-    assert!(json_body(&post_status)["error"].is_string());
+    assert!(post_status.json()["error"].is_string());
     // `/health` is not the API: its 405 stays plain text.
-    let health = wire::exchange(server.addr(), &post("/health", "text/plain", b""));
+    let health = wire::exchange(
+        server.addr(),
+        &wire::post_request("/health", "text/plain", b""),
+    );
     assert_eq!(health.status(), Some(405));
     assert_eq!(health.body(), b"Method Not Allowed\n");
 }
@@ -357,7 +339,7 @@ fn a_burst_beyond_the_hash_cap_is_turned_away_with_503_and_retry_after() {
     assert!(!busy.is_empty(), "no sign-up was turned away");
     for reply in &busy {
         assert_eq!(reply.header("Retry-After").as_deref(), Some("1"));
-        assert!(json_body(reply)["error"].is_string());
+        assert!(reply.json()["error"].is_string());
     }
     // The others got their user, and nobody got anything else (a 500, say).
     let created = replies

@@ -18,26 +18,16 @@ const STAGE: &str = "stage-08";
 /// or vanished before it answered (which is what we expect once we kill it).
 fn try_sign_up(addr: SocketAddr, username: &str) -> Option<Reply> {
     let body = format!(r#"{{"username":"{username}","password":"correct horse"}}"#);
-    let request = format!(
-        "POST /api/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let request = wire::post_json_request("/api/users", &body);
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(request.as_bytes()).ok()?;
+    stream.write_all(&request).ok()?;
     let reply = wire::read_reply(&mut stream);
     reply.status().is_some().then_some(reply)
 }
 
 fn get(addr: SocketAddr, path: &str) -> Reply {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    wire::exchange(addr, request.as_bytes())
-}
-
-fn json_body(reply: &Reply) -> serde_json::Value {
-    serde_json::from_slice(reply.body())
-        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", reply.show()))
+    wire::exchange(addr, &wire::get_request(path, ""))
 }
 
 #[test]
@@ -56,7 +46,7 @@ fn users_survive_a_restart_in_the_default_database_file() {
     assert_eq!(after.status(), Some(200));
     // The same user, the same creation time: the same bytes.
     assert_eq!(after.body(), before.body());
-    let body = json_body(&after);
+    let body = after.json();
     assert_eq!(body["username"], "alice");
     let created_at = body["created_at"].as_str().expect("created_at");
     humantime::parse_rfc3339(created_at).expect("RFC 3339");
@@ -87,7 +77,7 @@ fn a_kill_9_loses_no_acknowledged_sign_up() {
                     let username = format!("client{client}-user{n}");
                     match try_sign_up(addr, &username) {
                         Some(reply) if reply.status() == Some(201) => {
-                            let id = json_body(&reply)["id"].as_u64().expect("an id");
+                            let id = reply.json()["id"].as_u64().expect("an id");
                             acknowledged.lock().expect("lock").push((id, username));
                         }
                         Some(reply) => panic!("{username}: {}", reply.show()),
@@ -118,7 +108,7 @@ fn a_kill_9_loses_no_acknowledged_sign_up() {
     for (id, username) in &acknowledged {
         let reply = get(server.addr(), &format!("/api/users/{id}"));
         assert_eq!(reply.status(), Some(200), "user {id} ({username}) is lost");
-        assert_eq!(json_body(&reply)["username"], username.as_str());
+        assert_eq!(reply.json()["username"], username.as_str());
     }
 }
 // ANCHOR_END: kill_9

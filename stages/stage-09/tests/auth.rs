@@ -41,12 +41,7 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &str) -> Reply {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        wire::exchange(self.process.addr(), request.as_bytes())
+        wire::exchange(self.process.addr(), &wire::post_json_request(path, body))
     }
 
     fn log_in(&self, username: &str, password: &str) -> Reply {
@@ -60,9 +55,7 @@ impl Server {
     fn get(&self, path: &str, authorization: Option<&str>) -> Reply {
         let header =
             authorization.map_or(String::new(), |value| format!("Authorization: {value}\r\n"));
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{header}Connection: close\r\n\r\n");
-        wire::exchange(self.process.addr(), request.as_bytes())
+        wire::exchange(self.process.addr(), &wire::get_request(path, &header))
     }
 
     fn me_with_token(&self, token: &str) -> Reply {
@@ -70,16 +63,11 @@ impl Server {
     }
 }
 
-fn json_body(reply: &Reply) -> Value {
-    serde_json::from_slice(reply.body())
-        .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", reply.show()))
-}
-
 #[test]
 fn logging_in_gives_a_token_that_shows_who_you_are() {
     let server = Server::start();
     let logged_in = server.log_in("Alice", "correct horse");
-    let body = json_body(&logged_in);
+    let body = logged_in.json();
     let token = body["token"].as_str().expect("a token");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
@@ -93,7 +81,7 @@ fn logging_in_gives_a_token_that_shows_who_you_are() {
     assert_eq!(me.status(), Some(200));
     // One user's data: no cache may keep it.
     assert_eq!(me.header("Cache-Control").as_deref(), Some("no-store"));
-    assert_eq!(json_body(&me)["username"], "alice");
+    assert_eq!(me.json()["username"], "alice");
     let user = server.get("/api/users/1", Some(&format!("Bearer {token}")));
     assert_eq!(user.status(), Some(200));
     // The same user, and never a password or a hash.
@@ -107,7 +95,7 @@ fn the_token_is_an_hs256_jwt_that_a_hand_made_check_accepts() {
     // is HMAC-SHA256 of the first two parts with our secret, and the claims
     // are the ones the issue asks for.
     let server = Server::start();
-    let token = json_body(&server.log_in("alice", "correct horse"))["token"]
+    let token = server.log_in("alice", "correct horse").json()["token"]
         .as_str()
         .expect("a token")
         .to_string();
@@ -152,7 +140,7 @@ fn a_login_without_a_field_or_with_the_wrong_type_is_refused_like_a_sign_up() {
     let server = Server::start();
     let missing = server.post("/api/login", r#"{"username":"alice"}"#);
     assert_eq!(missing.status(), Some(422));
-    assert_eq!(json_body(&missing)["field"], "password");
+    assert_eq!(missing.json()["field"], "password");
     let wrong_type = server.post("/api/login", r#"{"username":"alice","password":5}"#);
     assert_eq!(wrong_type.status(), Some(400));
     // Longer than any password sign-up accepts: wrong, without a hash. The
@@ -207,7 +195,7 @@ fn a_token_just_past_its_expiry_passes_within_the_leeway_and_not_beyond() {
 #[test]
 fn tokens_survive_a_restart_with_the_same_secret() {
     let server = Server::start();
-    let token = json_body(&server.log_in("alice", "correct horse"))["token"]
+    let token = server.log_in("alice", "correct horse").json()["token"]
         .as_str()
         .expect("a token")
         .to_string();

@@ -23,18 +23,11 @@ fn secret_file() -> (tempfile::TempDir, String) {
 }
 
 fn get(server: &StageProcess, path: &str, headers: &str) -> Reply {
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
-    wire::exchange(server.addr(), request.as_bytes())
+    wire::exchange(server.addr(), &wire::get_request(path, headers))
 }
 
 fn post_json(server: &StageProcess, path: &str, body: &str) -> Reply {
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    wire::exchange(server.addr(), request.as_bytes())
+    wire::exchange(server.addr(), &wire::post_json_request(path, body))
 }
 
 /// Waits (up to 5 s) until the server's stdout has `count` access lines.
@@ -327,14 +320,9 @@ fn sign_ups_in_flight_at_sigterm_are_finished_and_kept() {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let body = format!(r#"{{"username":"user{n}","password":"correct horse"}}"#);
-                    let request = format!(
-                        "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
-                         Content-Type: application/json\r\nContent-Length: {}\r\n\
-                         Connection: close\r\n\r\n{body}",
-                        body.len()
-                    );
+                    let request = wire::post_json_request("/api/users", &body);
                     let mut client = wire::connect(addr);
-                    wire::send(&mut client, request.as_bytes());
+                    wire::send(&mut client, &request);
                     barrier.wait();
                     wire::read_reply(&mut client)
                 })

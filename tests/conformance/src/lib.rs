@@ -721,7 +721,8 @@ pub const CASES: &[Case] = &[
         talk: Talk::WithLogin(|addr| {
             let credentials = r#"{"username":"alice","password":"correct horse"}"#;
             expect_status(wire::exchange_one(addr, &sign_up(credentials)), 201)?;
-            let login = wire::exchange_one(addr, &post_json("/api/login", credentials));
+            let login =
+                wire::exchange_one(addr, &wire::post_json_request("/api/login", credentials));
             let token = serde_json::from_slice::<serde_json::Value>(login.body())
                 .ok()
                 .and_then(|body| body["token"].as_str().map(str::to_string))
@@ -767,15 +768,11 @@ pub const CASES: &[Case] = &[
         conversation: "A sign-up sent as a form (`application/x-www-form-urlencoded`)",
         expected: "415 as JSON",
         talk: Talk::WithUserApi(|addr| {
-            let body = b"username=alice&password=correct+horse";
-            let mut request = format!(
-                "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
-                 Content-Type: application/x-www-form-urlencoded\r\n\
-                 Content-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )
-            .into_bytes();
-            request.extend_from_slice(body);
+            let request = wire::post_request(
+                "/api/users",
+                "application/x-www-form-urlencoded",
+                b"username=alice&password=correct+horse",
+            );
             expect_json_error(wire::exchange_one(addr, &request), 415)
         }),
     },
@@ -784,26 +781,12 @@ pub const CASES: &[Case] = &[
 
 /// `POST /api/users` with this body, declared as JSON.
 fn sign_up(body: &str) -> Vec<u8> {
-    post_json("/api/users", body)
-}
-
-/// `POST path` with this body, declared as JSON.
-fn post_json(path: &str, body: &str) -> Vec<u8> {
-    format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    wire::post_json_request("/api/users", body)
 }
 
 /// `GET path` with `Authorization: Bearer token`.
 fn get_with_token(path: &str, token: &str) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
-         Connection: close\r\n\r\n"
-    )
-    .into_bytes()
+    wire::get_request(path, &format!("Authorization: Bearer {token}\r\n"))
 }
 
 /// The status, with a JSON error body: `{"error": "..."}`.

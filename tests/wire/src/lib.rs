@@ -76,6 +76,31 @@ pub fn connect_with_timeout(addr: SocketAddr, read_timeout: Duration) -> TcpStre
     stream
 }
 
+/// The bytes of `GET path`, with these extra header lines (each ending in
+/// `\r\n`, or none), asking the server to close after its answer.
+pub fn get_request(path: &str, extra_headers: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra_headers}Connection: close\r\n\r\n")
+        .into_bytes()
+}
+
+/// The bytes of `POST path` with `body`, declared as `content_type`, asking
+/// the server to close after its answer.
+pub fn post_request(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// [`post_request`] with a JSON body (the API of stage 07 on).
+pub fn post_json_request(path: &str, body: &str) -> Vec<u8> {
+    post_request(path, "application/json", body.as_bytes())
+}
+
 /// Sends `request` in one write, then reads until the server closes.
 pub fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
     let mut stream = connect(addr);
@@ -307,6 +332,13 @@ impl Reply {
     /// True when `needle` appears anywhere in what the server sent.
     pub fn contains(&self, needle: &[u8]) -> bool {
         find(&self.bytes, needle).is_some()
+    }
+
+    /// The body as JSON (from stage 07 on); panics, failing the test, with
+    /// the whole reply if it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(self.body())
+            .unwrap_or_else(|error| panic!("not JSON ({error}):\n{}", self.show()))
     }
 
     /// The reply as text for a snapshot: see [`show`]. A reply that did not end
