@@ -107,8 +107,9 @@ fn load_tokens(config: &Config) -> Result<Tokens, String> {
 /// glibc's `malloc` serves large blocks with `mmap` and returns them with
 /// `munmap`, but after the first such block is freed it raises that size
 /// limit to the block's size, and from then on serves 7 MiB blocks from its
-/// heaps, which it is slow to shrink. Measured on stage 07: 60 sign-ups,
-/// one after another, left the server above 400 MiB. Setting the limit
+/// heaps, which it is slow to shrink: without this call, 30 sign-ups one
+/// after another leave stage 07 above 120 MiB (its test
+/// `memory_goes_back_to_the_os_after_each_sign_up` shows it). Setting the limit
 /// ourselves turns the raising off (mallopt(3)). Other C libraries (musl)
 /// always return large blocks, and have no `mallopt`.
 fn return_large_blocks_to_the_os() {
