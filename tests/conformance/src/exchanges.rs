@@ -55,13 +55,17 @@ pub const EXCHANGES: &[Exchange] = &[
     Exchange {
         id: "get-api-status",
         since: "stage-03",
-        changed_in: &[],
+        // The product names itself "final", not a stage number: its
+        // `/api/status` is three bytes longer.
+        changed_in: &["backend"],
         request: close!("GET /api/status HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
         id: "head-api-status",
         since: "stage-03",
-        changed_in: &[],
+        // The product names itself "final", not a stage number: its
+        // `/api/status` is three bytes longer.
+        changed_in: &["backend"],
         request: close!("HEAD /api/status HTTP/1.1\r\nHost: localhost\r\n"),
     },
     Exchange {
@@ -216,7 +220,9 @@ pub const EXCHANGES: &[Exchange] = &[
     Exchange {
         id: "three-pipelined-requests",
         since: "stage-05",
-        changed_in: &[],
+        // The product names itself "final", not a stage number: its
+        // `/api/status` is three bytes longer.
+        changed_in: &["backend"],
         request: b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n\
                    GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n\
                    HEAD /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
@@ -308,8 +314,8 @@ impl Exchange {
     pub fn reference_for(&self, stage: &str) -> Option<&'static str> {
         let reference = std::iter::once(self.since)
             .chain(self.changed_in.iter().copied())
-            .filter(|candidate| *candidate <= stage)
-            .max()?;
+            .filter(|candidate| crate::order_key(candidate) <= crate::order_key(stage))
+            .max_by_key(|candidate| crate::order_key(candidate))?;
         (reference != stage).then_some(reference)
     }
 
@@ -324,7 +330,7 @@ impl Exchange {
 
     fn answer_at(&self, addr: SocketAddr, stage_name: &str) -> String {
         let reply = wire::exchange(addr, self.request);
-        let number = stage_name.trim_start_matches("stage-");
+        let number = crate::status_label(stage_name);
         let shown = reply
             .show()
             .replace(&format!("\"stage\":\"{number}\""), "\"stage\":\"NN\"");

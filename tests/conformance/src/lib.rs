@@ -75,15 +75,50 @@ pub fn http_stages() -> Vec<Stage> {
             let manifest = fs::read_to_string(stage.dir.join("Cargo.toml")).ok()?;
             manifest.contains("httparse").then_some((stage, manifest))
         })
-        .map(|(stage, manifest)| Stage {
-            serves_files: stage.dir.join("frontend").is_dir(),
-            has_user_api: manifest.contains("serde_json"),
-            has_login: manifest.contains("jsonwebtoken"),
-            known_limitations: read_known_limitations(&stage.dir.join(LIMITATIONS_FILE))
-                .unwrap_or_else(|problem| panic!("{}: {problem}", stage.name)),
-            name: stage.name,
-        })
+        .map(|(stage, manifest)| stage_from(stage.name, &stage.dir, &manifest))
         .collect()
+}
+
+/// The product, `final/` (package `backend`), which must pass everything the
+/// last stage passes; it comes after every stage.
+pub const PRODUCT: &str = "backend";
+
+/// Every server the suite checks: the stages, oldest first, then the
+/// product if `final/` exists.
+pub fn servers() -> Vec<Stage> {
+    let mut servers = http_stages();
+    let product_dir = xtask::repo_root().join("final");
+    if let Ok(manifest) = fs::read_to_string(product_dir.join("Cargo.toml")) {
+        servers.push(stage_from(PRODUCT.to_string(), &product_dir, &manifest));
+    }
+    servers
+}
+
+/// A server's entry, from its folder and its `Cargo.toml`.
+fn stage_from(name: String, dir: &Path, manifest: &str) -> Stage {
+    Stage {
+        serves_files: dir.join("frontend").is_dir(),
+        has_user_api: manifest.contains("serde_json"),
+        has_login: manifest.contains("jsonwebtoken"),
+        known_limitations: read_known_limitations(&dir.join(LIMITATIONS_FILE))
+            .unwrap_or_else(|problem| panic!("{name}: {problem}")),
+        name,
+    }
+}
+
+/// Where a server comes in the book's order, for comparing: the stages by
+/// number, then the product.
+pub fn order_key(name: &str) -> (bool, &str) {
+    (name == PRODUCT, name)
+}
+
+/// What a server calls itself in `/api/status` (`"stage":"11"`).
+pub fn status_label(name: &str) -> &str {
+    if name == PRODUCT {
+        "final"
+    } else {
+        name.trim_start_matches("stage-")
+    }
 }
 
 /// The file in a stage's folder that lists its known limitations.
@@ -1029,7 +1064,11 @@ mod tests {
                     stage.name,
                     known.case
                 );
-                assert!(known.fixed_in > stage.name, "{}: {known:?}", stage.name);
+                assert!(
+                    order_key(&known.fixed_in) > order_key(&stage.name),
+                    "{}: {known:?}",
+                    stage.name
+                );
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Runs the conformance suite: every case against every stage that speaks
-//! HTTP, every carried-forward exchange against every later stage, and the
+//! HTTP and the product (`final/`), every carried-forward exchange against every later stage, and the
 //! checks that the book prints the current tables.
 //!
 //! The tests are made at run time from what is on disk (libtest-mimic), one
@@ -7,12 +7,12 @@
 //! `cargo test -p conformance -- stage-05` runs everything about stage 05.
 
 use conformance::exchanges::{self, EXCHANGES};
-use conformance::{http_stages, render_changes, render_table, Stage, CASES};
+use conformance::{render_changes, render_table, servers, Stage, CASES};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
     let arguments = Arguments::from_args();
-    let stages = http_stages();
+    let stages = servers();
     let mut trials = Vec::new();
     for stage in &stages {
         for case in CASES {
