@@ -147,7 +147,7 @@ async function signUp(event) {
   // The server's username, not the one typed: it is case-folded.
   showResult(signupResult, "ok", `Signed up as ${body.username} (user ${body.id}). Now log in.`);
   signupForm.reset(); // the password leaves the form too
-  loginForm.elements.username.value = body.username;
+  document.getElementById("login-username").value = body.username; // to log in next
 }
 
 signupForm.addEventListener("submit", signUp);
@@ -216,9 +216,7 @@ async function logIn(event) {
 function logOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   showLogin();
-  showResult(meResult, "unknown");
-  meError.textContent = "";
-  meDetails.replaceChildren();
+  clearMe();
   loginForm.elements.username.focus(); // the button that had it is hidden
 }
 
@@ -232,14 +230,20 @@ const meResult = document.getElementById("me-result");
 const meError = document.getElementById("me-error");
 const meDetails = document.getElementById("me-details");
 
+// Empties the card: no answer shown.
+function clearMe() {
+  showResult(meResult, "unknown");
+  meError.textContent = "";
+  meDetails.replaceChildren();
+}
+
 // GET /api/me, with the token if we have one. Without one the server
 // answers 401 "a bearer token is required", and we show just that.
 async function whoAmI() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   meCard.setAttribute("aria-busy", "true");
+  clearMe();
   showResult(meResult, "unknown", "asking /api/me…");
-  meError.textContent = "";
-  meDetails.replaceChildren();
   const headers = token === null ? {} : { Authorization: `Bearer ${token}` };
   const response = await fetch("/api/me", { headers, cache: "no-store" }).catch(() => null);
   const body = await readBody(response);

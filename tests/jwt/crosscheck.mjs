@@ -131,5 +131,5 @@ try {
   console.error(`FAILED: could not set up alice: ${error.message}`);
 }
 
-console.log(failures === 0 ? "jose and stage 09 agree on every token" : `${failures} check(s) failed`);
+console.log(failures === 0 ? "jose and the server agree on every token" : `${failures} check(s) failed`);
 process.exit(failures === 0 ? 0 : 1);

@@ -78,6 +78,23 @@ pub fn stages() -> Vec<Stage> {
     stages_in(&repo_root().join("stages")).expect("the stages/ folder can be listed")
 }
 
+/// The product, `final/` (package `backend`), if it exists: the last stage
+/// laid out as a real crate.
+pub fn product() -> Option<Stage> {
+    let dir = repo_root().join("final");
+    dir.join("Cargo.toml").is_file().then(|| Stage {
+        name: "backend".to_string(),
+        dir,
+    })
+}
+
+/// Every stage, then the product.
+pub fn stages_and_product() -> Vec<Stage> {
+    let mut all = stages();
+    all.extend(product());
+    all
+}
+
 /// Every file under `dir` (recursively), sorted, so output never depends on
 /// the order the file system happens to list things in.
 pub fn files_under(dir: &Path) -> std::io::Result<Vec<PathBuf>> {

@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use xtask::{book, includes, repo_root, sizes, stages, startup};
+use xtask::{book, includes, repo_root, sizes, stages, stages_and_product, startup};
 
 const USAGE: &str = "\
 usage:
@@ -61,7 +61,7 @@ fn build_book() -> Result<(), String> {
 }
 
 fn write_sizes() -> Result<(), String> {
-    let measured = sizes::measure(&stages())?;
+    let measured = sizes::measure(&stages_and_product())?;
     let page = sizes::render_page(&measured, &sizes::toolchain()?, &sizes::today());
     let path = sizes::page_path();
     if let Some(folder) = path.parent() {
@@ -85,7 +85,7 @@ fn write_startup() -> Result<(), String> {
 }
 
 fn check_sizes() -> Result<(), String> {
-    let measured = sizes::measure(&stages())?;
+    let measured = sizes::measure(&stages_and_product())?;
     let path = sizes::page_path();
     let Some(page) = sizes::read_page(&path) else {
         return Err(format!(
