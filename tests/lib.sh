@@ -51,11 +51,13 @@ require_playwright() {
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm_ci_if_stale tests/browser playwright-core
 }
 
-# run_playwright SCRIPT URL: runs the playwright-core test SCRIPT (a .mjs file
-# in tests/browser) against the page at URL, with Debian's chromium, for at
-# most 120 s.
+# run_playwright SCRIPT URL [ARGUMENT...]: runs the playwright-core test
+# SCRIPT (a .mjs file in tests/browser) against the page at URL, with
+# Debian's chromium, for at most 120 s. Any further ARGUMENTs go to SCRIPT.
 run_playwright() {
-  CHROMIUM="$(command -v chromium)" timeout 120 node "$1" "$2"
+  local script=$1
+  shift
+  CHROMIUM="$(command -v chromium)" timeout 120 node "$script" "$@"
 }
 
 # build_stages STAGE...: builds the debug binaries of these stages.

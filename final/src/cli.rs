@@ -2,6 +2,7 @@
 //! from the environment, as systemd and containers pass them), and three
 //! flags to ask it something instead.
 
+// ANCHOR: cli
 /// What the command line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -30,6 +31,7 @@ pub fn parse(arguments: &[String]) -> Result<Command, String> {
         _ => Err("at most one argument; see --help".to_string()),
     }
 }
+// ANCHOR_END: cli
 
 /// What `--help` prints.
 pub const USAGE: &str = "\

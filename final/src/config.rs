@@ -1,12 +1,12 @@
 //! [`Config`]: everything the server can be told from outside, read from
 //! the environment by [`Config::from_env`].
 //!
-//! New since stage 09: the listening address (`ADDR`) and the proxies whose
-//! `X-Real-IP` we believe (`TRUSTED_PROXIES`) join the other settings;
-//! [`Config::from_variables`] reports *every* problem, not just the first;
-//! and [`Config::describe`] says what is in effect, for the start-up log.
-//! Reading the environment is `main`'s business, not the server's: the
+//! [`Config::from_variables`] checks every variable and reports *every*
+//! problem, one line each, not just the first (`main` then exits with
+//! status 2); [`Config::describe`] says what is in effect, for the start-up
+//! log. Reading the environment is `main`'s business, not the server's: the
 //! library takes a `Config` as a parameter, so a test builds one in code.
+//! Chapter 10 explains why the configuration is checked all at once.
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +18,8 @@ use std::time::Duration;
 
 /// What we serve unless `STATIC_DIR` says otherwise: this crate's own
 /// `frontend/`, as an absolute path fixed at compile time, so that
-/// `cargo run -p backend` works from any directory.
+/// `cargo run -p backend` works from any directory. It is a path in the
+/// source tree: a binary copied to another machine must set `STATIC_DIR`.
 pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/frontend");
 
 /// Where the database lives unless `DATABASE_PATH` says otherwise: relative
@@ -49,20 +50,21 @@ pub struct Config {
     /// if missing.
     pub database_path: PathBuf,
     /// Event-loop threads (`EVENT_LOOPS`), which own every connection
-    /// between them. New in stage 11.
+    /// between them.
     pub event_loops: usize,
     /// Worker threads (`WORKERS`): at most this many blocking jobs
     /// (password hashes, database queries, file opens) run at the same time.
     pub workers: usize,
     /// Open connections (`MAX_CONNECTIONS`). Beyond it: a fast `503` and
     /// close. Stops a flood of connections from using up memory and file
-    /// descriptors. Since stage 11 an idle connection costs a few hundred
-    /// bytes, so the default is 10 000; each holds one file descriptor, and
-    /// `main` raises the soft `ulimit -n` to make room for them.
+    /// descriptors. An idle connection costs a few hundred bytes (it holds
+    /// no buffer), so the default is 10 000; each holds one file
+    /// descriptor, and `main` raises the soft `ulimit -n` to make room for
+    /// them.
     pub max_connections: usize,
     /// Requests on one connection (`MAX_REQUESTS_PER_CONNECTION`), then we
-    /// close it. Stops one client from holding a worker forever by keeping
-    /// it busy, and spreads clients over restarts.
+    /// close it. Stops one client from keeping a connection for ever by
+    /// keeping it busy, and spreads clients over restarts.
     pub max_requests_per_connection: usize,
     /// How long a keep-alive connection may sit idle between requests
     /// (`IDLE_TIMEOUT_SECS`). Stops idle clients from holding a descriptor
@@ -215,8 +217,9 @@ impl Config {
 
     // ANCHOR: describe
     /// What is in effect, as `NAME=value` lines for the start-up log. Every
-    /// setting is here and none is secret (the JWT secret is not a setting:
-    /// `main` says only where it came from).
+    /// setting is here and none is secret (the JWT secret is not a setting,
+    /// only the file it is read from; [`crate::Server::open`] says only
+    /// where it came from).
     pub fn describe(&self) -> Vec<String> {
         let proxies: Vec<String> = self.trusted_proxies.iter().map(IpAddr::to_string).collect();
         let seconds = |duration: Duration| duration.as_secs_f64().to_string();
@@ -294,11 +297,11 @@ where
     }
 }
 
-/// Four workers per CPU core. Our workers mostly *wait*
-/// (for the network, for the disk), so more workers than cores keeps the
-/// cores busy. Why not a thousand? Each thread costs memory for its stack
-/// and time to start, and all of them start before we accept the first
-/// connection: a pool of hundreds makes every start-up slower.
+/// Four workers per CPU core. Our workers run the jobs that *wait* (for
+/// the disk, for the database's write lock), so more workers than cores
+/// keeps the cores busy. Why not a thousand? Each thread costs memory for
+/// its stack and time to start, and all of them start before we accept the
+/// first connection: a pool of hundreds makes every start-up slower.
 pub fn default_workers() -> usize {
     cores() * 4
 }

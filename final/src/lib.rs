@@ -1,8 +1,10 @@
-//! `backend`: the server of *From Socket to Ship*, as a product. It is
-//! stage 11 (an event loop on `mio`, the JSON API, SQLite, argon2 and JWT),
-//! laid out as a crate whose modules each own one concern:
+//! `backend`: the server of *From Socket to Ship*, as a product: an HTTP/1.1
+//! server on an event loop (`mio`), with a JSON API, users in SQLite,
+//! argon2id password hashes and JWT logins, and a page at `/`. Its modules
+//! each own one concern (chapter 12 explains the layout):
 //!
-//! - [`config`]: every setting, from the environment, checked at once;
+//! - [`cli`] and [`config`]: the command line, and every setting, from the
+//!   environment, checked at once;
 //! - [`http`]: the protocol without the network (parser, chunked bodies,
 //!   responses, status codes);
 //! - [`event_loop`]: the network without the protocol (readiness, buffers,
@@ -53,9 +55,11 @@ pub use shutdown::Shutdown;
 use store::UserStore;
 use tokens::Tokens;
 
-/// The version and the commit it was built from, for `--version` and the
-/// metrics (`build.rs` asks git; `unknown` outside a git checkout).
+// ANCHOR: version
+/// The version and the commit it was built from, for `--version`
+/// (`build.rs` asks git; `unknown` outside a git checkout).
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BACKEND_COMMIT"), ")");
+// ANCHOR_END: version
 
 /// How a server's shutdown ended, for `main` to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +72,7 @@ pub enum Drained {
 }
 
 // ANCHOR: run
+// ANCHOR: run_error
 /// Why the server could not start or keep running. `main` turns each into
 /// an exit status: 2 for what a person must fix in the configuration, 1 for
 /// everything else.
@@ -92,6 +97,7 @@ impl RunError {
         }
     }
 }
+// ANCHOR_END: run_error
 
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,6 +118,7 @@ impl From<io::Error> for RunError {
     }
 }
 
+// ANCHOR: run_fn
 /// Opens everything the configuration names, then serves on `listener`
 /// until `shutdown` is requested: [`Server::open`], then [`Server::run`].
 pub fn run(listener: TcpListener, config: Config, shutdown: Shutdown) -> Result<Drained, RunError> {
@@ -124,8 +131,10 @@ pub struct Server {
     config: Config,
     pool: ThreadPool,
 }
+// ANCHOR_END: run_fn
 
 impl Server {
+    // ANCHOR: open
     /// Resolves the static folder, opens (and migrates) the database and
     /// loads the JWT secret: every way the start can fail, before `main`
     /// says it is listening.
@@ -135,6 +144,13 @@ impl Server {
         let static_root = config
             .static_dir
             .canonicalize()
+            .and_then(|root| {
+                if root.is_dir() {
+                    Ok(root)
+                } else {
+                    Err(io::Error::other("not a directory"))
+                }
+            })
             .map_err(|error| RunError::StaticDir(config.static_dir.clone(), error))?;
         let users =
             UserStore::open(&config.database_path, config.workers).map_err(RunError::Database)?;
@@ -152,6 +168,7 @@ impl Server {
         };
         Ok(Server { app, config, pool })
     }
+    // ANCHOR_END: open
 
     // ANCHOR: serve
     /// Serves on `listener` with `config.event_loops` event loops until
@@ -168,7 +185,7 @@ impl Server {
         });
         // Every loop polls its own copy of the one listening socket (`dup`):
         // the first idle loop to `accept` a client gets it, so the least
-        // busy loop takes the most. See the event-loop chapter for why not
+        // busy loop takes the most. Chapter 11 explains why not
         // `SO_REUSEPORT`.
         let mut loops = Vec::new();
         for id in 0..shared.config.event_loops.max(1) {

@@ -1,5 +1,6 @@
 //! [`Metrics`]: counters the server keeps about itself, and the `/metrics`
-//! page that shows them in Prometheus's text format. (New in stage 10.)
+//! page that shows them in Prometheus's text format. Chapter 10 explains
+//! the format and the choice of metrics.
 //!
 //! A monitoring system (Prometheus, or anything that reads its format)
 //! fetches `/metrics` every few seconds and keeps the numbers over time:

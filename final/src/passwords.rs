@@ -9,9 +9,9 @@
 //! most a few hashes run at once, lets a few more wait, and turns the rest
 //! away ([`Busy`], a `503`) instead of queueing without end.
 //!
-//! New since stage 08: [`Passwords::verify`], for logins. It takes a turn
-//! like a hash, and checks an unknown username against a dummy hash, so
-//! that a wrong password and an unknown user take the same time.
+//! [`Passwords::verify`], for logins, takes a turn like a hash, and checks
+//! an unknown username against a dummy hash, so that a wrong password and
+//! an unknown user take the same time.
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -39,6 +39,7 @@ fn argon2id() -> Argon2<'static> {
 }
 // ANCHOR_END: parameters
 
+// ANCHOR: hash_error
 /// Too many hashes are running and waiting already: try again later (`503`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
@@ -52,6 +53,7 @@ pub enum HashError {
     /// salt: our fault, a `500`.
     Failed(String),
 }
+// ANCHOR_END: hash_error
 
 // ANCHOR: passwords
 /// Hashes passwords, at most `max_running` at a time, with at most

@@ -1,9 +1,9 @@
 //! A fixed pool of worker threads, written by hand.
 //!
-//! New in stage 11: the jobs are no longer connections but pieces of work
-//! that would block an event loop (a password hash, a database query,
-//! opening a file), and the loops hand them over through a [`PoolHandle`].
-//! [`QueueDepth`] now counts those jobs.
+//! Its jobs are the pieces of work that would block an event loop (a
+//! password hash, a database query, opening a file): the loops hand them
+//! over through a [`PoolHandle`], and [`QueueDepth`] counts those waiting
+//! for a worker.
 //!
 //! [`ThreadPool::finish_within`] lets the jobs in flight finish but gives up
 //! waiting at a deadline (graceful shutdown). It learns that every worker
@@ -16,10 +16,10 @@
 //! closes, each worker finishes the job it is running and exits, and `Drop`
 //! waits for all of them (joins), so no work is cut off halfway.
 //!
-//! Why a pool and not a thread per connection? A thread costs a stack
+//! Why a fixed pool and not a thread per job? A thread costs a stack
 //! (reserved, mostly not touched) and a trip through the kernel to create;
 //! a few thousand of them make the scheduler the bottleneck, and a client
-//! who opens connections in a loop could make us create threads without
+//! who sends requests in a loop could make us create threads without
 //! limit. A fixed pool puts a number on what we are willing to spend.
 
 use std::convert::Infallible;

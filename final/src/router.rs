@@ -45,30 +45,33 @@ const FIXED_ROUTES: [&str; 9] = [
     "/api/openapi.json",
 ];
 
+// ANCHOR: openapi
 /// The API's description, OpenAPI 3.1, built into the binary: what the
 /// running server serves is what its source says.
 const OPENAPI: &str = include_str!("../openapi.json");
+// ANCHOR_END: openapi
 
 // ANCHOR: app
 /// What the handlers share: the static files, the users, and the password
 /// hasher with its cap.
 pub struct App {
-    /// The static root, absolute and without symlinks (see `serve`).
+    /// The static root, absolute and without symlinks (see
+    /// [`crate::Server::open`]).
     pub static_root: PathBuf,
     pub users: UserStore,
     pub passwords: Passwords,
     pub tokens: Tokens,
     /// The request counters, for `/metrics`.
     pub metrics: Metrics,
-    /// The register of open connections and the pool's queue, read by
-    /// `/metrics`.
+    /// How many connections are open, and how many jobs wait for the pool:
+    /// read by `/metrics`.
     pub connections: Arc<Connections>,
     pub queue_depth: QueueDepth,
 }
 // ANCHOR_END: app
 
 // ANCHOR: status_json
-/// What `GET /api/status` answers, now written by serde instead of by hand.
+/// What `GET /api/status` answers, written by serde.
 #[derive(Serialize)]
 pub struct ServiceStatus {
     pub service: &'static str,
@@ -88,7 +91,7 @@ pub const SERVICE_STATUS: ServiceStatus = ServiceStatus {
 /// route it took, for the metrics: the route's pattern (`/api/users/:id`),
 /// never the path itself, so there is one name per route, not one per user.
 ///
-/// `HEAD` is routed exactly like `GET` (the connection code drops the body),
+/// `HEAD` is routed exactly like `GET` (`Response::encode` drops the body),
 /// so every `GET` route answers `HEAD` with identical headers for free.
 pub fn route(request: &Request, app: &App) -> (&'static str, Response) {
     let method = match request.method.as_str() {

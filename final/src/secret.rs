@@ -1,5 +1,4 @@
-//! Where the JWT signing secret comes from: [`load_secret`]. (New in stage
-//! 09.)
+//! Where the JWT signing secret comes from: [`load_secret`].
 //!
 //! The secret signs every token: whoever has it can log in as anyone. So it
 //! is never a constant in the source (it would be in every copy of the

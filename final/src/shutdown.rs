@@ -1,11 +1,10 @@
 //! Graceful shutdown: a "please stop" that anyone holding a [`Shutdown`] can
 //! request, and that every event loop notices at once.
 //!
-//! The server ([`crate::serve`]) takes a `Shutdown` as a parameter. An event
-//! loop sleeps in `poll` until something happens, so [`Shutdown::request`]
-//! also wakes each loop, through the `mio::Waker` the loop registered with
-//! [`Shutdown::wake_on_request`]. (Until stage 10 it connected to our own
-//! listening socket to wake the thread blocked in `accept`.) Who requests
+//! The server ([`crate::Server::run`], [`crate::run`]) takes a `Shutdown`
+//! as a parameter. An event loop sleeps in `poll` until something happens,
+//! so [`Shutdown::request`] also wakes each loop, through the `mio::Waker`
+//! the loop registered with [`Shutdown::wake_on_request`]. Who requests
 //! shutdown is not this module's business: `main` does on SIGTERM or
 //! SIGINT, a test does when it is done with its server.
 

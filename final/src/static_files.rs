@@ -1,6 +1,7 @@
-//! URL path → a file under the static root, or a refusal.
+//! URL path → a file under the static root, or a refusal ([`PathRefusal`],
+//! which knows its status code).
 //!
-//! This is the most dangerous function in the server so far. The client
+//! [`serve_static`] is the most dangerous function in the server. The client
 //! chooses the path, and the path becomes a file name on *our* disk. The
 //! classic attack is `GET /../../etc/passwd`: if we simply joined the path to
 //! the root, `..` would walk out of it and we would send any file the process
@@ -24,7 +25,7 @@ use crate::http::Status;
 
 // ANCHOR: serve_static
 /// Answers `GET url_path` from the files under `static_root` (which must be
-/// canonical: absolute, no symlinks; [`crate::serve`] makes it so).
+/// canonical: absolute, no symlinks; [`crate::Server::open`] makes it so).
 pub fn serve_static(static_root: &Path, url_path: &str) -> Response {
     let relative = match decode_path(url_path) {
         Ok(relative) => relative,
@@ -70,6 +71,7 @@ pub fn serve_static(static_root: &Path, url_path: &str) -> Response {
 }
 // ANCHOR_END: serve_static
 
+// ANCHOR: path_refusal
 /// Why a URL path was refused before we touched the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathRefusal {
@@ -87,6 +89,7 @@ impl PathRefusal {
         }
     }
 }
+// ANCHOR_END: path_refusal
 
 // ANCHOR: decode_path
 /// Turns a URL path into a relative file path, one segment at a time.

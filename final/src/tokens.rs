@@ -1,5 +1,5 @@
 //! [`Tokens`]: JSON Web Tokens, issued at login and checked on every request
-//! that needs to know who is asking. (New in stage 09.)
+//! that needs to know who is asking. Chapter 9 explains them.
 //!
 //! A JWT is three base64url parts joined by dots: a header
 //! (`{"alg":"HS256","typ":"JWT"}`), the claims (`{"sub":"1","iat":…,
@@ -136,7 +136,6 @@ impl Tokens {
                     other => format!("{other:?}"),
                 })
             })?;
-        // Our ids are decimal numbers, written by `issue`.
         // Our ids are written as `issue` writes them: `1`, never `01`.
         let sub = data.claims.sub;
         sub.parse()

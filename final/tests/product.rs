@@ -160,6 +160,25 @@ fn run_serves_until_its_shutdown_is_requested() {
 // ANCHOR_END: run_test
 
 #[test]
+fn a_static_dir_that_is_a_file_stops_the_start_with_status_2() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    let file = folder.path().join("page.html");
+    std::fs::write(&file, "<p>hi</p>").expect("write a file");
+    let database = folder.path().join("users.sqlite3");
+    let output = run_binary(
+        &[],
+        &[
+            ("ADDR", "127.0.0.1:0"),
+            ("STATIC_DIR", file.to_str().expect("UTF-8")),
+            ("DATABASE_PATH", database.to_str().expect("UTF-8")),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "it never said it was listening");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a directory"));
+}
+
+#[test]
 fn a_secret_too_short_stops_the_start_with_status_2() {
     let folder = tempfile::tempdir().expect("a temporary folder");
     let secret = folder.path().join("jwt-secret");

@@ -98,9 +98,17 @@ export class Browser {
       this.failures += 1;
       console.error(`FAILED: the page did not load: ${error.message}`);
     } finally {
-      await this.context.close();
-      await rm(this.profile, { recursive: true, force: true });
+      await this.finish(success);
     }
+  }
+
+  /**
+   * Closes Chromium, removes its profile, says how it went (`success`, or how
+   * many checks failed) and exits: 0 if no check failed.
+   */
+  async finish(success) {
+    await this.context.close();
+    await rm(this.profile, { recursive: true, force: true });
     console.log(this.failures === 0 ? success : `${this.failures} check(s) failed`);
     process.exit(this.failures === 0 ? 0 : 1);
   }

@@ -81,6 +81,17 @@ fn thousands_of_idle_connections_cost_little_and_starve_nobody() {
 }
 // ANCHOR_END: idle_connections_test
 
+#[test]
+fn a_pipelined_burst_larger_than_one_read_is_answered_whole() {
+    // 30 KiB in one write: the loop must read until `WouldBlock`, or the
+    // bytes after its first read wait in the kernel with no event to
+    // announce them (stage 11's `tests/one_read_per_event.rs` shows it).
+    let server = StageProcess::start(STAGE, &[]);
+    let mut client = wire::connect_with_timeout(server.addr(), Duration::from_secs(2));
+    wire::send(&mut client, &wire::pipelined_burst(3, 10 * 1024));
+    assert_eq!(wire::count_answers(&mut client, 3), 3);
+}
+
 /// How many `200 OK` answers are in `bytes`.
 fn answers_in(bytes: &[u8]) -> usize {
     bytes

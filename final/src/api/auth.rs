@@ -1,6 +1,6 @@
 //! Logging in and proving who you are: `POST /api/login` ([`log_in`]) hands
 //! out a token, `GET /api/me` ([`me`]) and every handler that calls
-//! [`authenticate`] ask for it. (New in stage 09.)
+//! [`authenticate`] ask for it. Chapter 9 explains the choices.
 
 use serde::Serialize;
 

@@ -149,8 +149,8 @@ mod tests {
     use crate::http::Body;
 
     // ANCHOR: by_hand
-    /// The trap, kept compiling to show it: JSON written with `format!`, as
-    /// we did until now. Fine for `{"error":"no such user"}`; broken the
+    /// The trap, kept compiling to show it: JSON written with `format!`, by
+    /// hand. Fine for `{"error":"no such user"}`; broken the
     /// moment the message holds a `"`, and our messages quote what the
     /// client sent (`unknown field `...``).
     fn error_json_by_hand(message: &str) -> String {

@@ -1,7 +1,7 @@
-//! The user API: `POST /api/users` ([`create_user`]) and
-//! `GET /api/users/{id}` ([`get_user`]). New since stage 08: reading a user
-//! needs a valid token (see `auth.rs`), and the sign-up body's type is
-//! shared with the login's ([`Credentials`]).
+//! The user API: `POST /api/users` ([`create_user`]) signs up, and
+//! `GET /api/users/{id}` ([`get_user`]) reads a user, for a client with a
+//! valid token ([`super::auth`]). The sign-up body's type is shared with
+//! the login's ([`Credentials`]).
 //!
 //! Each handler reads typed JSON, checks it, calls the store and the
 //! password hasher, and answers typed JSON. The structs below *are* the API:
@@ -23,8 +23,7 @@ pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
 /// Passwords: this many bytes. At least 8, because shorter ones fall to
 /// guessing whatever the hash; at most 128, because every input gets a cap
 /// (up to the 64 KiB body cap, a long "password" would still be read, kept
-/// and hashed), and
-/// nobody needs more.
+/// and hashed), and nobody needs more.
 pub const PASSWORD_BYTES: std::ops::RangeInclusive<usize> = 8..=128;
 
 // ANCHOR: types
@@ -66,8 +65,9 @@ pub fn create_user(request: &Request, app: &App) -> Result<Response, ApiError> {
     let new_user: Credentials = read_json(request)?;
     let username = valid_username(new_user.username)?;
     let password = valid_password(new_user.password)?;
-    // The slow part (milliseconds of CPU and 7 MiB of RAM), on this
-    // worker thread, never on the accepting thread.
+    // The slow part (milliseconds of CPU and 7 MiB of RAM), on a pool
+    // worker, never on an event loop: `router::blocks` sends sign-ups to
+    // the pool.
     let password_hash = app.passwords.hash(&password).map_err(|error| match error {
         HashError::Busy => ApiError::new(
             Status::ServiceUnavailable,

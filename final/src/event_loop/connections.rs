@@ -1,10 +1,10 @@
 //! How many connections are open, across every event loop, and the cap on
 //! them (`MAX_CONNECTIONS`).
 //!
-//! New in stage 11: until stage 10 this was a register of sockets, so that
-//! shutdown could wake the threads blocked reading them. An event loop
-//! blocks on nothing but `poll`, and each loop closes its own idle
-//! connections itself; all that is left to share is the count.
+//! Each event loop owns its own sockets, blocks on nothing but `poll`, and
+//! closes its own idle connections at shutdown: all the loops share about
+//! connections is this count, taken with a compare-and-swap so that loops
+//! accepting at once never pass the cap. `/metrics` reads it too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

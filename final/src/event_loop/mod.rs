@@ -1,17 +1,17 @@
 //! The event loop: one thread that owns many connections, and serves each
 //! whenever it can make progress.
 //!
-//! Until stage 10 a thread owned a connection from `accept` to close, and
-//! spent most of that time waiting: for the next request of a keep-alive
-//! client, for a slow upload, for a client that reads slowly. With as many
-//! idle clients as workers, nobody else got served.
+//! A thread that owns a connection from `accept` to close spends most of
+//! that time waiting: for the next request of a keep-alive client, for a
+//! slow upload, for a client that reads slowly. With as many idle clients
+//! as threads, nobody else is served (chapter 11 shows it happen).
 //!
 //! Here no thread waits on a connection. Every socket is non-blocking, and
 //! the loop asks the kernel (`epoll`, through `mio`) one question: "which
 //! of my sockets can I read or write right now?" It then does, for each of
 //! them, as much as it can without waiting, and asks again. A connection
-//! is no longer a thread's position in its code, but a value: a
-//! [`Connection`] with its buffers and its [`Phase`].
+//! is not a thread's position in its code, but a value: a
+//! `Connection` with its buffers and its `Phase`.
 //!
 //! Three rules keep one thread fast for thousands of connections:
 //! 1. Never wait. What would block (a password hash, the database, opening
@@ -66,6 +66,8 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// memory: we read the next request only once the answer is sent, so a
 /// client that does not read stops being read from (backpressure).
 const FILE_CHUNK_BYTES: usize = 64 * 1024;
+/// The interim answer to `Expect: 100-continue`: "send the body".
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// How many readiness events one `poll` returns at most.
 const EVENTS_PER_POLL: usize = 1024;
 // ANCHOR_END: limits
@@ -435,7 +437,19 @@ impl EventLoop {
                             self.refuse(connection, error.status());
                             continue;
                         }
-                        Ok(None) => {}
+                        Ok(None) => {
+                            if connection.parser.take_continue() {
+                                connection.output.bytes.extend_from_slice(CONTINUE);
+                            }
+                        }
+                    }
+                    // An interim `100 Continue` to send first, if any.
+                    if connection.output.sent < connection.output.bytes.len() {
+                        match self.write_output(connection) {
+                            Ok(true) => connection.output = Output::default(),
+                            Ok(false) => return Fate::Keep,
+                            Err(_) => return Fate::Close,
+                        }
                     }
                     if !connection.readable {
                         return Fate::Keep;
@@ -823,7 +837,8 @@ impl EventLoop {
     fn begin_drain(&mut self) {
         let now = Instant::now();
         // Closing our copy of the listening socket; once every loop (and
-        // `serve`) has closed theirs, new connections are refused at once.
+        // `Server::run`) has closed theirs, new connections are refused at
+        // once.
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

@@ -1,8 +1,8 @@
-//! Deadlines, kept by the event loop. (New in stage 11.)
+//! Deadlines, kept by the event loop.
 //!
-//! Until stage 10 a thread waited in `read` with a timeout, and the kernel
-//! did the timing. An event loop never waits on one connection, so it needs
-//! its own clock: every connection has at most one deadline (idle, the
+//! A thread that waits in `read` can leave the timing to the kernel (a read
+//! timeout). An event loop never waits on one connection, so it needs its
+//! own clock: every connection has at most one deadline (idle, the
 //! whole request, the next write, the lingering close), and before each
 //! `poll` the loop asks [`Timers::next`] how long it may sleep.
 //!

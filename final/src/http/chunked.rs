@@ -19,6 +19,7 @@ use super::Status;
 /// gets `400 Bad Request`.
 pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
 
+// ANCHOR: chunk_error
 /// Why a chunked body is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkError {
@@ -43,6 +44,7 @@ impl ChunkError {
         }
     }
 }
+// ANCHOR_END: chunk_error
 
 /// A chunked body being decoded.
 #[derive(Debug)]

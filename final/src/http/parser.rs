@@ -1,20 +1,21 @@
-//! Bytes in → [`Request`]: parse the head (as in stage 02), check it the
-//! way HTTP/1.1 requires, then take the body, framed by `Content-Length` or
-//! sent in chunks.
+//! Bytes in → [`Request`]: parse the head (`httparse` tokenises it), check
+//! it the way HTTP/1.1 requires, then take the body, framed by
+//! `Content-Length` or sent in chunks ([`super::chunked`]).
 //!
-//! New in stage 11: this module no longer reads. A [`RequestParser`] is fed
-//! the bytes the event loop has read, and says "a request", "not yet"
-//! (`Ok(None)`) or "refused, with this status". The rules are stage 10's,
-//! unchanged: `Transfer-Encoding` together with `Content-Length`, or a
-//! coding we do not know, is refused (that is where request smuggling
-//! lives), and [`RequestParser::path_being_read`] lets an error about a
-//! request for the API be answered as JSON. The deadline that stops a
-//! slowloris client is the event loop's (`timers.rs`).
+//! This module does no I/O. A [`RequestParser`] is fed the bytes the event
+//! loop has read, and says "a request", "not yet" (`Ok(None)`) or "refused"
+//! ([`ParseError`], which knows its status code). `Transfer-Encoding`
+//! together with `Content-Length`, or a coding we do not know, is refused
+//! (that is where request smuggling lives), and
+//! [`RequestParser::path_being_read`] lets an error about a request for the
+//! API be answered as JSON. The deadline that stops a slowloris client is
+//! the event loop's ([`crate::event_loop::timers`]).
 //!
 //! Everything a client controls is capped here, before it costs us memory:
 //! the head ([`MAX_HEAD_BYTES`], [`MAX_HEADERS`]), the target
 //! ([`MAX_TARGET_BYTES`]), the body ([`MAX_BODY_BYTES`]) and each chunk-size
-//! line ([`MAX_CHUNK_LINE_BYTES`]).
+//! line ([`super::chunked::MAX_CHUNK_LINE_BYTES`]). Chapters 2, 3 and 6
+//! explain the rules; chapter 11, a parser that does no I/O.
 
 use super::chunked::{ChunkError, ChunkedBody};
 use super::{Request, Status};
@@ -99,6 +100,9 @@ pub struct RequestParser {
     state: State,
     /// The path of the request being parsed, once its head has arrived.
     path_being_read: Option<String>,
+    /// The request's client waits for `100 Continue` before it sends the
+    /// body (see [`RequestParser::take_continue`]).
+    continue_wanted: bool,
 }
 
 /// Where in a request the parser is.
@@ -152,6 +156,8 @@ impl RequestParser {
                         self.path_being_read = Some(request.path.clone());
                         let framing = body_framing(&request)?;
                         buffer.drain(..head_length);
+                        self.continue_wanted =
+                            framing != BodyFraming::Length(0) && request.expects_continue();
                         match framing {
                             BodyFraming::Length(length) => State::Body { request, length },
                             BodyFraming::Chunked => State::Chunked {
@@ -190,9 +196,25 @@ impl RequestParser {
         }
     }
 
+    // ANCHOR: take_continue
+    /// True once, if the request whose head was just parsed said
+    /// `Expect: 100-continue` and its body has not arrived: its client
+    /// waits for an interim `100 Continue` before sending the body (curl
+    /// does for bodies over 1 KiB, for up to a second). RFC 9110, section
+    /// 10.1.1: a server must then answer at once, with `100 Continue` or a
+    /// final status. A refusal we can make from the head alone (413, 411,
+    /// 400) comes out of [`RequestParser::parse`] as an error instead, and
+    /// the client never sends the body.
+    pub fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.continue_wanted)
+    }
+    // ANCHOR_END: take_continue
+
     /// A request is complete: the next one starts from scratch.
     fn finish(&mut self, request: Request) -> Request {
         self.path_being_read = None;
+        // The body is here: whatever the client waited for, it stopped.
+        self.continue_wanted = false;
         request
     }
 }
@@ -321,9 +343,9 @@ fn split_target(target: &str) -> Option<(&str, Option<&str>)> {
 ///   body's end cannot be known, 400; `chunked` twice: 400; `chunked` after
 ///   another coding (`gzip, chunked`): 501 Not Implemented;
 ///   `Transfer-Encoding` in HTTP/1.0 (which has none): 400.
-/// - Otherwise `Content-Length` as in stage 03: no length is no body, except
-///   that we insist on one for methods that carry a body (411); a value that
-///   is not a plain decimal number, or several that disagree: 400; more than
+/// - Otherwise `Content-Length`: no length is no body, except that we
+///   insist on one for methods that carry a body (411); a value that is not
+///   a plain decimal number, or several that disagree: 400; more than
 ///   [`MAX_BODY_BYTES`]: 413, before reading a byte of it.
 fn body_framing(request: &Request) -> Result<BodyFraming, ParseError> {
     let codings: Vec<String> = request
@@ -398,10 +420,6 @@ mod tests {
     use super::*;
     use crate::http::chunked::MAX_CHUNK_LINE_BYTES;
 
-    /// A reader that fails every other read with `Interrupted`, the way a
-    /// read fails when a signal arrives while it waits (signal(7)), and
-    /// hands out one byte at a time in between. The right answer to
-    /// `Interrupted` is to read again; any other error ends the request.
     /// Feeds `bytes` one at a time, as the slowest client would send them,
     /// asking for a request after each: every "not yet" path runs.
     fn trickle(bytes: &[u8]) -> Result<Request, Status> {
@@ -439,6 +457,35 @@ mod tests {
     }
 
     #[test]
+    fn expect_100_continue_is_announced_once_and_only_while_the_body_is_missing() {
+        let head = |version: &str, expect: &str| {
+            format!(
+                "POST /api/echo HTTP/1.{version}\r\nHost: x\r\nContent-Length: 5\r\n{expect}\r\n"
+            )
+            .into_bytes()
+        };
+        let mut parser = RequestParser::new();
+        let mut buffer = head("1", "Expect: 100-Continue\r\n");
+        assert_eq!(parser.parse(&mut buffer), Ok(None));
+        assert!(parser.take_continue(), "the client waits: tell it to send");
+        assert!(!parser.take_continue(), "once");
+        buffer.extend_from_slice(b"hello");
+        assert!(matches!(parser.parse(&mut buffer), Ok(Some(_))));
+        // The body came with the head: nobody is waiting.
+        let mut parser = RequestParser::new();
+        let mut buffer = head("1", "Expect: 100-continue\r\n");
+        buffer.extend_from_slice(b"hello");
+        assert!(matches!(parser.parse(&mut buffer), Ok(Some(_))));
+        assert!(!parser.take_continue());
+        // HTTP/1.0 has no interim answers; no Expect, no 100.
+        for (version, expect) in [("0", "Expect: 100-continue\r\n"), ("1", "")] {
+            let mut parser = RequestParser::new();
+            assert_eq!(parser.parse(&mut head(version, expect)), Ok(None));
+            assert!(!parser.take_continue(), "HTTP/1.{version} {expect:?}");
+        }
+    }
+
+    #[test]
     fn a_request_fed_a_byte_at_a_time_is_the_same_request() {
         let request = b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(trickle(request), read_one(request));
@@ -472,7 +519,6 @@ mod tests {
         assert_eq!(split_target("ftp://example.com/"), None);
     }
 
-    /// A source of bytes for unit tests; it never times out.
     /// Parses `bytes` given all at once.
     fn read_one(bytes: &[u8]) -> Result<Request, Status> {
         let mut buffer = bytes.to_vec();

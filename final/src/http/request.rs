@@ -53,5 +53,16 @@ impl Request {
         }
     }
     // ANCHOR_END: wants_keep_alive
+
+    /// Does the client wait for `100 Continue` before sending the body?
+    /// (`Expect: 100-continue`, case-insensitive, in HTTP/1.1 only: an
+    /// HTTP/1.0 client cannot understand an interim answer.)
+    pub fn expects_continue(&self) -> bool {
+        self.minor_version >= 1
+            && self.headers.iter().any(|(name, value)| {
+                name.eq_ignore_ascii_case("expect")
+                    && value.trim().eq_ignore_ascii_case("100-continue")
+            })
+    }
 }
 // ANCHOR_END: request

@@ -137,10 +137,10 @@ impl Response {
     /// for a `HEAD` request ([`Sending`]), and a `Connection` header that
     /// says whether the connection stays open ([`Connection`]).
     ///
-    /// New in stage 11: the response is turned into bytes, not written. The
-    /// event loop writes them when the socket has room, a piece at a time,
-    /// and never waits for a slow client. A file body is not read here: the
-    /// loop reads it a chunk at a time as the client takes the bytes.
+    /// The response is turned into bytes, not written: the event loop
+    /// writes them when the socket has room, a piece at a time, and never
+    /// waits for a slow client. A file body is not read here: the loop reads
+    /// it a chunk at a time as the client takes the bytes.
     pub fn encode(self, sending: Sending, connection: Connection) -> Encoded {
         let mut head = Vec::with_capacity(256);
         // Writing to a Vec cannot fail.

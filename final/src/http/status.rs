@@ -7,13 +7,11 @@
 //! same on the reading side: its `Status` and `Error` are types, not numbers.)
 //!
 //! `InternalServerError` is for the failures that are ours: the OS gives us
-//! no random bytes for a salt, or the database fails.
-//!
-//! New since stage 08: `Unauthorized` (401), for a wrong password and for a
-//! request without a valid token.
+//! no random bytes for a salt, or the database fails. `Unauthorized` (401)
+//! is for a wrong password and for a request without a valid token.
 
 // ANCHOR: status
-/// Every status code this stage sends. `Status::NotFound.code()` is `404`.
+/// Every status code this server sends. `Status::NotFound.code()` is `404`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Ok,

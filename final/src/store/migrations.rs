@@ -1,5 +1,5 @@
 //! The SQLite database: how we open it ([`open`]) and how its schema is
-//! brought up to date at start ([`migrate`]). (New in stage 08.)
+//! brought up to date at start ([`migrate`]). Chapter 8 explains both.
 //!
 //! SQLite is a library, not a server: the database is one file (plus two
 //! helper files in WAL mode, `-wal` and `-shm`), and "connecting" opens it.
@@ -45,7 +45,7 @@ pub const MIGRATIONS: &[&str] = &[
 ///   never wait for a writer and a writer never waits for readers. The mode
 ///   is stored in the file: set once, it stays.
 /// - `synchronous = FULL`: a transaction is acknowledged only after its
-///   log record has been flushed to the disk (`fsync`). See the chapter for
+///   log record has been flushed to the disk (`fsync`). Chapter 8 says
 ///   what `NORMAL` would lose, and when.
 /// - a busy timeout ([`BUSY_TIMEOUT`]): wait for another writer instead of
 ///   failing at once.

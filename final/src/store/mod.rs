@@ -1,11 +1,11 @@
-//! [`UserStore`]: the users, in SQLite.
-//!
-//! New since stage 09: [`UserStore::ping`], for `/ready`.
+//! [`UserStore`]: the users, in SQLite: sign-ups, lookups by id and by
+//! name, and [`UserStore::ping`] for `/ready`. How the file is opened and
+//! its schema migrated is in `migrations.rs`.
 //!
 //! Every query is parameterised: the SQL is a constant, and the values
 //! travel separately (`?1`, `?2`), so no username can ever be read as SQL.
 //! `x'); DROP TABLE users;--` is just an odd name (and fails validation in
-//! `users.rs` long before it gets here).
+//! `api/users.rs` long before it gets here).
 
 use std::fmt;
 use std::fs::{DirBuilder, OpenOptions};
@@ -20,7 +20,7 @@ mod migrations;
 // ANCHOR: user
 /// A user as we store it. Only the hash of the password, never the
 /// password; and the hash never leaves the server (the JSON views of a
-/// user in `users.rs` have no field for it).
+/// user in `api/users.rs` have no field for it).
 #[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: u64,
@@ -47,6 +47,7 @@ impl fmt::Debug for User {
     }
 }
 
+// ANCHOR: store_error
 /// Why the store could not do what was asked.
 #[derive(Debug)]
 pub enum StoreError {
@@ -55,6 +56,7 @@ pub enum StoreError {
     /// The database failed: a full disk, a broken file (`500`).
     Database(rusqlite::Error),
 }
+// ANCHOR_END: store_error
 
 // ANCHOR: store
 /// The users table, and a few open connections to it.
@@ -74,8 +76,9 @@ impl UserStore {
     /// Opens the database at `path` (creating its folder and the file,
     /// readable only by us: it holds password hashes) and brings its schema
     /// up to date.
-    /// Called by `main` before it says it is listening, so a bad path or a
-    /// database from a newer version stops the start, not the first request.
+    /// Called by [`crate::Server::open`], before `main` says it is
+    /// listening, so a bad path or a database from a newer version stops
+    /// the start, not the first request.
     pub fn open(path: &Path, max_idle: usize) -> Result<UserStore, String> {
         if let Some(folder) = path
             .parent()

@@ -1,12 +1,14 @@
 //! The real binary as a process. Graceful shutdown, with real signals: a
 //! request in flight when SIGTERM arrives still gets its full response, a new
 //! connection after it is refused, idle keep-alive connections do not hold
-//! the exit up, and the process exits 0 within its drain deadline. And
-//! running out of file descriptors, which a library test cannot do to its
-//! own process.
+//! the exit up, and the process exits 0 within its drain deadline. And the
+//! errors of the accept loop: running out of file descriptors, which a
+//! library test cannot do to its own process, and a listening socket that
+//! breaks under the server.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
@@ -30,16 +32,29 @@ impl Server {
     /// Starts the binary allowed at most `limit` open file descriptors
     /// (`ulimit -n`), so a test can run it out of them.
     fn start_with_descriptor_limit(env: &[(&str, &str)], limit: u32) -> Server {
+        Server::try_start_with_descriptor_limit(env, limit)
+            .unwrap_or_else(|| panic!("stage-06 did not start under ulimit -n {limit}"))
+    }
+
+    /// Like [`Server::start_with_descriptor_limit`], but `None` if the
+    /// binary exits before it listens (too few descriptors to start).
+    fn try_start_with_descriptor_limit(env: &[(&str, &str)], limit: u32) -> Option<Server> {
         let mut shell = Command::new("sh");
         shell.args([
             "-c",
             &format!("ulimit -n {limit} && exec \"$0\""),
             env!("CARGO_BIN_EXE_stage-06"),
         ]);
-        Server::spawn(shell, env)
+        Server::try_spawn(shell, env)
     }
 
-    fn spawn(mut command: Command, env: &[(&str, &str)]) -> Server {
+    fn spawn(command: Command, env: &[(&str, &str)]) -> Server {
+        Server::try_spawn(command, env).expect("the stage-06 binary starts and listens")
+    }
+
+    /// Starts `command` and waits for its `listening on http://ADDR` line;
+    /// `None` if it ends its output without one.
+    fn try_spawn(mut command: Command, env: &[(&str, &str)]) -> Option<Server> {
         let mut child = command
             .env("ADDR", "127.0.0.1:0")
             .envs(env.iter().copied())
@@ -52,6 +67,10 @@ impl Server {
         BufReader::new(stdout)
             .read_line(&mut first_line)
             .expect("read the first line");
+        if first_line.is_empty() {
+            let _ = child.wait();
+            return None;
+        }
         let addr = first_line
             .trim()
             .strip_prefix("listening on http://")
@@ -65,7 +84,7 @@ impl Server {
                 let _ = lines.send(line);
             }
         });
-        Server { child, addr, log }
+        Some(Server { child, addr, log })
     }
 
     fn send_signal(&self, signal: &str) {
@@ -87,6 +106,20 @@ impl Server {
             }
         }
         panic!("the server never logged {text:?}");
+    }
+
+    /// The lines the server logs within `window` that contain `text`.
+    fn log_lines_within(&self, text: &str, window: Duration) -> Vec<String> {
+        let deadline = Instant::now() + window;
+        let mut found = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => found.push(line),
+                Ok(_) => continue,
+                Err(_) => break,
+            }
+        }
+        found
     }
 
     /// Waits for the process to exit, for at most `patience`.
@@ -249,4 +282,68 @@ fn running_out_of_file_descriptors_gets_503s_and_the_server_recovers() {
             "ulimit -n {limit}: the server did not recover: {statuses:?}"
         );
     }
+}
+
+#[test]
+fn out_of_descriptors_with_no_spare_the_server_says_so_and_backs_off() {
+    // The smallest limit the binary starts under: what it opens to start
+    // (its listening socket, then signal-hook's pair of sockets) takes the
+    // last descriptors, so not even the spare can be reserved. Found by
+    // trying, since how many descriptors the process inherits depends on
+    // who runs the test.
+    let server = (3..=64)
+        .find_map(|limit| Server::try_start_with_descriptor_limit(&[], limit))
+        .expect("stage-06 starts under some ulimit -n up to 64");
+    // A client waits in the queue, and every `accept` fails with EMFILE.
+    // With no spare to spend, the server cannot answer it. It must say so
+    // and pause before trying again, twice as long each time (10 ms, 20 ms,
+    // … at most 1 s): about eight lines in two seconds. Spending a spare it
+    // does not have, or not doubling the pause, would spin at 100% CPU: in
+    // silence, or with thousands of lines.
+    let _waiting = wire::connect_with_timeout(server.addr, Duration::from_secs(1));
+    let failures = server.log_lines_within("accept failed", Duration::from_secs(2));
+    assert!(
+        !failures.is_empty(),
+        "out of descriptors with no spare, the server never said `accept failed`"
+    );
+    assert!(
+        failures.len() <= 12,
+        "{} `accept failed` lines in 2 s: the server is not backing off (first: {:?})",
+        failures.len(),
+        failures[0]
+    );
+    assert!(
+        failures[0].contains("Too many open files"),
+        "the failure is not EMFILE: {:?}",
+        failures[0]
+    );
+}
+
+#[test]
+fn a_listening_socket_that_breaks_stops_the_server_with_its_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    let same_socket = listener.try_clone().expect("a second handle on the socket");
+    let shutdown = stage_06::Shutdown::for_listener(&listener).expect("a shutdown");
+    let (done, served) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(stage_06::serve(listener, stage_06::Config::new(), shutdown));
+    });
+    // Let `serve` block in `accept`, then break the socket under it: on
+    // Linux, shutdown(2) on a listening socket stops it listening, and
+    // `accept` fails with EINVAL, now and every time after. Trying again can
+    // never work, so `serve` must give up and say why, not retry for ever.
+    thread::sleep(Duration::from_millis(200));
+    // SAFETY: shutdown(2) on a descriptor we own; it touches no memory.
+    let status = unsafe { libc::shutdown(same_socket.as_raw_fd(), libc::SHUT_RDWR) };
+    assert_eq!(
+        status,
+        0,
+        "shutdown(2): {}",
+        std::io::Error::last_os_error()
+    );
+    let result = served
+        .recv_timeout(Duration::from_secs(5))
+        .expect("serve returns once its listening socket is broken");
+    let error = result.expect_err("serve returns the error that stopped it");
+    assert_eq!(error.raw_os_error(), Some(libc::EINVAL), "{error}");
 }

@@ -36,7 +36,8 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// `Content-Length` *before* reading, so an oversized body is never read; a
 /// chunked body is refused as soon as its chunks add up to more.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The longest chunk-size line (`1a2b;name=value`) we accept (400 beyond).
+/// The longest chunk-size line (`1a2b;name=value`) we accept (a longer
+/// line gets 400 Bad Request).
 pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
 // ANCHOR_END: limits
 

@@ -63,6 +63,8 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// memory: we read the next request only once the answer is sent, so a
 /// client that does not read stops being read from (backpressure).
 const FILE_CHUNK_BYTES: usize = 64 * 1024;
+/// The interim answer to `Expect: 100-continue`: "send the body".
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// How many readiness events one `poll` returns at most.
 const EVENTS_PER_POLL: usize = 1024;
 // ANCHOR_END: limits
@@ -449,7 +451,19 @@ impl EventLoop {
                             self.refuse(connection, status);
                             continue;
                         }
-                        Ok(None) => {}
+                        Ok(None) => {
+                            if connection.parser.take_continue() {
+                                connection.output.bytes.extend_from_slice(CONTINUE);
+                            }
+                        }
+                    }
+                    // An interim `100 Continue` to send first, if any.
+                    if connection.output.sent < connection.output.bytes.len() {
+                        match self.write_output(connection) {
+                            Ok(true) => connection.output = Output::default(),
+                            Ok(false) => return Fate::Keep,
+                            Err(_) => return Fate::Close,
+                        }
                     }
                     if !connection.readable {
                         return Fate::Keep;

@@ -31,7 +31,8 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// `Content-Length` *before* reading, so an oversized body is never read; a
 /// chunked body is refused as soon as its chunks add up to more.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The longest chunk-size line (`1a2b;name=value`) we accept (400 beyond).
+/// The longest chunk-size line (`1a2b;name=value`) we accept (a longer
+/// line gets 400 Bad Request).
 pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
 // ANCHOR_END: limits
 
@@ -87,6 +88,17 @@ impl Request {
         }
     }
     // ANCHOR_END: wants_keep_alive
+
+    /// Does the client wait for `100 Continue` before sending the body?
+    /// (`Expect: 100-continue`, case-insensitive, in HTTP/1.1 only: an
+    /// HTTP/1.0 client cannot understand an interim answer.)
+    pub fn expects_continue(&self) -> bool {
+        self.minor_version >= 1
+            && self.headers.iter().any(|(name, value)| {
+                name.eq_ignore_ascii_case("expect")
+                    && value.trim().eq_ignore_ascii_case("100-continue")
+            })
+    }
 }
 // ANCHOR_END: request
 
@@ -115,6 +127,9 @@ pub struct RequestParser {
     state: State,
     /// The path of the request being parsed, once its head has arrived.
     path_being_read: Option<String>,
+    /// The request's client waits for `100 Continue` before it sends the
+    /// body (see [`RequestParser::take_continue`]).
+    continue_wanted: bool,
 }
 
 /// Where in a request the parser is.
@@ -182,6 +197,8 @@ impl RequestParser {
                         self.path_being_read = Some(request.path.clone());
                         let framing = body_framing(&request)?;
                         buffer.drain(..head_length);
+                        self.continue_wanted =
+                            framing != BodyFraming::Length(0) && request.expects_continue();
                         match framing {
                             BodyFraming::Length(length) => State::Body { request, length },
                             BodyFraming::Chunked => State::ChunkSize { request },
@@ -259,9 +276,25 @@ impl RequestParser {
     }
     // ANCHOR_END: parse
 
+    // ANCHOR: take_continue
+    /// True once, if the request whose head was just parsed said
+    /// `Expect: 100-continue` and its body has not arrived: its client
+    /// waits for an interim `100 Continue` before sending the body (curl
+    /// does for bodies over 1 KiB, for up to a second). RFC 9110, section
+    /// 10.1.1: a server must then answer at once, with `100 Continue` or a
+    /// final status. A refusal we can make from the head alone (413, 411,
+    /// 400) comes out of [`RequestParser::parse`] as an error instead, and
+    /// the client never sends the body.
+    pub fn take_continue(&mut self) -> bool {
+        std::mem::take(&mut self.continue_wanted)
+    }
+    // ANCHOR_END: take_continue
+
     /// A request is complete: the next one starts from scratch.
     fn finish(&mut self, request: Request) -> Request {
         self.path_being_read = None;
+        // The body is here: whatever the client waited for, it stopped.
+        self.continue_wanted = false;
         request
     }
 }
@@ -519,10 +552,6 @@ fn parse_decimal(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// A reader that fails every other read with `Interrupted`, the way a
-    /// read fails when a signal arrives while it waits (signal(7)), and
-    /// hands out one byte at a time in between. The right answer to
-    /// `Interrupted` is to read again; any other error ends the request.
     /// Feeds `bytes` one at a time, as the slowest client would send them,
     /// asking for a request after each: every "not yet" path runs.
     fn trickle(bytes: &[u8]) -> Result<Request, Status> {
@@ -560,6 +589,35 @@ mod tests {
     }
 
     #[test]
+    fn expect_100_continue_is_announced_once_and_only_while_the_body_is_missing() {
+        let head = |version: &str, expect: &str| {
+            format!(
+                "POST /api/echo HTTP/1.{version}\r\nHost: x\r\nContent-Length: 5\r\n{expect}\r\n"
+            )
+            .into_bytes()
+        };
+        let mut parser = RequestParser::new();
+        let mut buffer = head("1", "Expect: 100-Continue\r\n");
+        assert_eq!(parser.parse(&mut buffer), Ok(None));
+        assert!(parser.take_continue(), "the client waits: tell it to send");
+        assert!(!parser.take_continue(), "once");
+        buffer.extend_from_slice(b"hello");
+        assert!(matches!(parser.parse(&mut buffer), Ok(Some(_))));
+        // The body came with the head: nobody is waiting.
+        let mut parser = RequestParser::new();
+        let mut buffer = head("1", "Expect: 100-continue\r\n");
+        buffer.extend_from_slice(b"hello");
+        assert!(matches!(parser.parse(&mut buffer), Ok(Some(_))));
+        assert!(!parser.take_continue());
+        // HTTP/1.0 has no interim answers; no Expect, no 100.
+        for (version, expect) in [("0", "Expect: 100-continue\r\n"), ("1", "")] {
+            let mut parser = RequestParser::new();
+            assert_eq!(parser.parse(&mut head(version, expect)), Ok(None));
+            assert!(!parser.take_continue(), "HTTP/1.{version} {expect:?}");
+        }
+    }
+
+    #[test]
     fn a_request_fed_a_byte_at_a_time_is_the_same_request() {
         let request = b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
         assert_eq!(trickle(request), read_one(request));
@@ -593,7 +651,6 @@ mod tests {
         assert_eq!(split_target("ftp://example.com/"), None);
     }
 
-    /// A source of bytes for unit tests; it never times out.
     /// Parses `bytes` given all at once.
     fn read_one(bytes: &[u8]) -> Result<Request, Status> {
         let mut buffer = bytes.to_vec();

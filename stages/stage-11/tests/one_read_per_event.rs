@@ -59,13 +59,9 @@ impl Drop for InProcess {
 /// 30 KiB, more than one 16 KiB read takes. Returns how many answers came
 /// back within a second.
 fn answers_to_a_pipelined_burst(addr: SocketAddr) -> usize {
-    let padding = "p".repeat(10 * 1024);
-    let one = format!("GET /api/status HTTP/1.1\r\nHost: localhost\r\nX-Pad: {padding}\r\n\r\n");
     let mut client = wire::connect_with_timeout(addr, Duration::from_secs(1));
-    wire::send(&mut client, one.repeat(3).as_bytes());
-    (0..3)
-        .take_while(|_| wire::read_response(&mut client, false).status() == Some(200))
-        .count()
+    wire::send(&mut client, &wire::pipelined_burst(3, 10 * 1024));
+    wire::count_answers(&mut client, 3)
 }
 // ANCHOR_END: pipelined_burst
 

@@ -76,6 +76,24 @@ pub fn connect_with_timeout(addr: SocketAddr, read_timeout: Duration) -> TcpStre
     stream
 }
 
+/// `copies` pipelined `GET /api/status` requests in one buffer, each with
+/// an `X-Pad` header of `padding` bytes: sent in one write, more than one
+/// `read` of the server's takes when they add up to more than its buffer.
+pub fn pipelined_burst(copies: usize, padding: usize) -> Vec<u8> {
+    let pad = "p".repeat(padding);
+    format!("GET /api/status HTTP/1.1\r\nHost: localhost\r\nX-Pad: {pad}\r\n\r\n")
+        .repeat(copies)
+        .into_bytes()
+}
+
+/// How many `200` answers arrive on `stream`, up to `expected`, stopping at
+/// the first that does not (or does not come before the read timeout).
+pub fn count_answers(stream: &mut TcpStream, expected: usize) -> usize {
+    (0..expected)
+        .take_while(|_| read_response(stream, false).status() == Some(200))
+        .count()
+}
+
 /// The bytes of `GET path`, with these extra header lines (each ending in
 /// `\r\n`, or none), asking the server to close after its answer.
 pub fn get_request(path: &str, extra_headers: &str) -> Vec<u8> {
