@@ -34,7 +34,7 @@ use crate::stage_diff::FileDiff;
 pub const RULES_FILE: &str = "xtask/src/diff_parts.rs";
 
 /// Every stage whose diff the book shows in parts.
-pub const SPLITS: &[Split] = &[STAGE_06];
+pub const SPLITS: &[Split] = &[STAGE_06, STAGE_11];
 
 /// Chapter 6 in three sub-chapters: timeouts and caps; chunked bodies and
 /// request smuggling; graceful shutdown.
@@ -67,6 +67,36 @@ const STAGE_06: Split = Split {
         ("src/routes.rs",      Whole("limits")),    // the stage number
         ("src/shutdown.rs",    Whole("shutdown")),
         ("src/status.rs",      ByWords("limits")),  // 408 and 503; 501
+    ],
+};
+
+/// Chapter 11 in three sub-chapters: a parser that does not read; the loop;
+/// never block the loop. Here the files themselves are the cut, so every
+/// file goes whole and the parts need no words: the parser is `request.rs`
+/// and `response.rs`; the loop is the new `event_loop.rs` and `timers.rs`
+/// with what starts it and sizes it; and what the loop must not wait for
+/// is the pool, the routes that choose it, the access log's own thread and
+/// the wakers of shutdown. (`event_loop.rs` is new, so its diff is a
+/// single hunk, which could not be shared out anyway.)
+#[rustfmt::skip]
+const STAGE_11: Split = Split {
+    stage: "stage-11",
+    parts: &[("parser", &[]), ("loop", &[]), ("blocking", &[])],
+    files: &[
+        ("Cargo.toml",         Whole("loop")),      // the name; mio
+        ("src/access_log.rs",  Whole("blocking")),  // its own thread: stdout can wait
+        ("src/config.rs",      Whole("loop")),      // EVENT_LOOPS, MAX_CONNECTIONS 10 000
+        ("src/connections.rs", Whole("loop")),      // a count shared by the loops
+        ("src/event_loop.rs",  Whole("loop")),
+        ("src/lib.rs",         Whole("loop")),      // serve: a loop per core, one socket
+        ("src/main.rs",        Whole("loop")),      // the open-files limit
+        ("src/metrics.rs",     Whole("blocking")),  // pool_queued_jobs
+        ("src/pool.rs",        Whole("blocking")),  // jobs, not connections
+        ("src/request.rs",     Whole("parser")),
+        ("src/response.rs",    Whole("parser")),    // encode, not write
+        ("src/routes.rs",      Whole("blocking")),  // blocks: what goes to the pool
+        ("src/shutdown.rs",    Whole("blocking")),  // wakers instead of a connection
+        ("src/timers.rs",      Whole("loop")),
     ],
 };
 

@@ -229,6 +229,8 @@ pub struct EventLoop {
     accept_again_at: Option<Instant>,
     /// When shutdown began, and when the drain must end.
     drain: Option<(Instant, Instant)>,
+    /// Access-log lines of the answers since the last `poll`.
+    log_lines: access_log::Lines,
 }
 // ANCHOR_END: event_loop
 
@@ -261,6 +263,7 @@ impl EventLoop {
             accept_pause: FIRST_ACCEPT_PAUSE,
             accept_again_at: None,
             drain: None,
+            log_lines: access_log::Lines::default(),
         })
     }
 
@@ -326,6 +329,8 @@ impl EventLoop {
             for token in self.timers.expired(now) {
                 self.on_deadline(token);
             }
+            // The access-log lines of this round, in one hand-over.
+            self.shared.log.send(&mut self.log_lines);
         }
     }
     // ANCHOR_END: run
@@ -765,7 +770,7 @@ impl EventLoop {
     /// Counts and logs the answer being written (even if the client left
     /// before the end: we answered, and how long it took is part of the
     /// story).
-    fn log_answer(&self, connection: &Connection) {
+    fn log_answer(&mut self, connection: &Connection) {
         let Phase::Writing(answered) = &connection.phase else {
             return;
         };
@@ -775,7 +780,7 @@ impl EventLoop {
             .app
             .metrics
             .record(answered.route, answered.status.code(), duration);
-        self.shared.log.write(&Entry {
+        self.log_lines.push(&Entry {
             peer: facts.client,
             method: &facts.method,
             path: &facts.path,

@@ -44,7 +44,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use config::Config;
 use connections::Connections;
@@ -60,6 +60,10 @@ pub use shutdown::Shutdown;
 pub use status::Status;
 pub use store::UserStore;
 pub use tokens::Tokens;
+
+/// At the end of a shutdown, how long we wait for the access log to be
+/// written if the drain timeout has run out already.
+const LOG_GRACE: Duration = Duration::from_secs(1);
 
 /// How a server's shutdown ended, for `main` to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +125,7 @@ pub fn serve_reading(
         )
     })?;
     let pool = ThreadPool::new(config.workers);
-    let (log, log_thread) = access_log::Writer::start()?;
+    let (log, log_written) = access_log::Writer::start()?;
     let shared = Arc::new(Shared {
         app: App {
             static_root,
@@ -176,14 +180,18 @@ pub fn serve_reading(
         return Err(error);
     }
     // Every connection is closed, or cut off: the jobs still running belong
-    // to cut-off connections, and get what is left of the drain timeout.
-    let deadline = Instant::now() + shared.config.drain_timeout;
-    let pool_finished = pool.finish_within(deadline);
-    if cut_off == 0 && pool_finished {
-        // Nothing else holds the access-log writer now: once we drop ours,
-        // its thread writes what is queued and ends.
-        drop(shared);
-        let _ = log_thread.join();
+    // to cut-off connections, and get what is left of the drain timeout,
+    // which counts from the shutdown request (not from now: the loops may
+    // have used all of it already).
+    let drain_end =
+        shared.shutdown.requested_at().unwrap_or_else(Instant::now) + shared.config.drain_timeout;
+    let pool_finished = pool.finish_within(drain_end);
+    // Nothing else holds the access-log writer now: once we drop ours, its
+    // thread writes what is queued and ends, unless stdout is stuck; then we
+    // go without it, after a short grace.
+    drop(shared);
+    let log_written = log_written.within(drain_end.max(Instant::now() + LOG_GRACE));
+    if cut_off == 0 && pool_finished && log_written {
         Ok(Drained::Completely)
     } else {
         Ok(Drained::CutOff {

@@ -10,7 +10,8 @@
 //! SIGINT, a test does when it is done with its server.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Instant;
 
 use mio::Waker;
 
@@ -19,6 +20,8 @@ use mio::Waker;
 #[derive(Clone, Debug, Default)]
 pub struct Shutdown {
     requested: Arc<AtomicBool>,
+    /// When it was first requested: the drain timeout counts from here.
+    requested_at: Arc<OnceLock<Instant>>,
     /// One waker per event loop, to interrupt its `poll`.
     wakers: Arc<Mutex<Vec<Arc<Waker>>>>,
 }
@@ -35,11 +38,17 @@ impl Shutdown {
 
     /// Asks the server to stop, and wakes every event loop.
     pub fn request(&self) {
+        let _ = self.requested_at.set(Instant::now());
         self.requested.store(true, Ordering::SeqCst);
         for waker in self.wakers().iter() {
             // A loop that has already finished cannot be woken; no matter.
             let _ = waker.wake();
         }
+    }
+
+    /// When shutdown was first requested, if it was.
+    pub fn requested_at(&self) -> Option<Instant> {
+        self.requested_at.get().copied()
     }
 
     /// Wakes `waker` when shutdown is requested (at once, if it already is).
