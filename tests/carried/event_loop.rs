@@ -49,7 +49,7 @@ fn idle_connection(addr: SocketAddr) -> TcpStream {
         &mut stream,
         b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
-    assert_eq!(wire::read_response(&mut stream, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut stream).status(), Some(200));
     stream
 }
 

@@ -171,7 +171,7 @@ fn a_connection_turned_away_at_the_cap_is_counted_but_not_logged() {
         &mut holder,
         b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
-    assert_eq!(wire::read_response(&mut holder, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut holder).status(), Some(200));
     let turned_away = get(&server, "/health", "");
     assert_eq!(turned_away.status(), Some(503));
     // Ask for the metrics on the connection that holds the place.
@@ -179,7 +179,7 @@ fn a_connection_turned_away_at_the_cap_is_counted_but_not_logged() {
         &mut holder,
         b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
-    let metrics = wire::read_response(&mut holder, false);
+    let metrics = wire::read_response(&mut holder);
     let page = String::from_utf8_lossy(metrics.body());
     assert!(
         page.contains("http_requests_total{route=\"busy\",status=\"503\"} 1\n"),

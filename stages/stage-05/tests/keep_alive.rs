@@ -24,7 +24,7 @@ fn three_requests_on_one_connection_get_three_responses() {
     for path in ["/health", "/api/status", "/nope"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
         wire::send(&mut stream, request.as_bytes());
-        let reply = wire::read_response(&mut stream, false);
+        let reply = wire::read_response(&mut stream);
         assert_eq!(reply.ending, Ending::Complete, "GET {path}");
         transcript.push_str(&reply.show());
         transcript.push_str("\n---\n");
@@ -49,10 +49,10 @@ fn after_a_file_the_connection_serves_the_next_request() {
         &mut stream,
         b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
-    let file = wire::read_response(&mut stream, false);
+    let file = wire::read_response(&mut stream);
     assert_eq!((file.status(), file.body()), (Some(200), &b"A\n"[..]));
     wire::send(&mut stream, GET_HEALTH);
-    assert_eq!(wire::read_response(&mut stream, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut stream).status(), Some(200));
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn http_1_0_with_keep_alive_stays_open() {
             &mut stream,
             b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
         );
-        let reply = wire::read_response(&mut stream, false);
+        let reply = wire::read_response(&mut stream);
         assert_eq!(reply.ending, Ending::Complete);
         assert_eq!(reply.header("connection").as_deref(), Some("keep-alive"));
     }
@@ -110,7 +110,7 @@ fn pipelined_requests_are_answered_in_order() {
 fn a_bad_request_closes_the_connection_after_its_answer() {
     let mut stream = wire::connect(start_server(2));
     wire::send(&mut stream, GET_HEALTH);
-    assert_eq!(wire::read_response(&mut stream, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut stream).status(), Some(200));
     wire::send(&mut stream, b"garbage\r\n\r\n");
     let reply = wire::read_reply(&mut stream);
     assert_eq!(reply.status(), Some(400));
@@ -125,7 +125,7 @@ fn a_client_that_sends_nothing_no_longer_blocks_the_others() {
     std::thread::sleep(Duration::from_millis(50));
     let mut second = wire::connect_with_timeout(addr, Duration::from_secs(2));
     wire::send(&mut second, GET_HEALTH);
-    assert_eq!(wire::read_response(&mut second, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut second).status(), Some(200));
 }
 
 // ANCHOR: starvation
@@ -141,12 +141,12 @@ fn idle_keep_alive_connections_beyond_the_workers_starve_a_new_client() {
     for _ in 0..2 {
         let mut stream = wire::connect(addr);
         wire::send(&mut stream, GET_HEALTH);
-        assert_eq!(wire::read_response(&mut stream, false).status(), Some(200));
+        assert_eq!(wire::read_response(&mut stream).status(), Some(200));
         idle.push(stream);
     }
     let mut third = wire::connect_with_timeout(addr, Duration::from_millis(500));
     wire::send(&mut third, GET_HEALTH);
-    let reply = wire::read_response(&mut third, false);
+    let reply = wire::read_response(&mut third);
     assert_eq!((reply.ending, reply.bytes.len()), (Ending::TimedOut, 0));
 
     // As soon as one idle client leaves, its worker picks up the third.
@@ -154,6 +154,6 @@ fn idle_keep_alive_connections_beyond_the_workers_starve_a_new_client() {
     third
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("set timeout");
-    assert_eq!(wire::read_response(&mut third, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut third).status(), Some(200));
 }
 // ANCHOR_END: starvation

@@ -86,7 +86,7 @@ thread_local! {
 fn health_is_answered_within(addr: SocketAddr, patience: Duration) -> bool {
     let mut client = wire::connect_with_timeout(addr, patience);
     wire::send(&mut client, GET_HEALTH);
-    wire::read_response(&mut client, false).status() == Some(200)
+    wire::read_response(&mut client).status() == Some(200)
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn an_idle_keep_alive_connection_is_closed_and_frees_its_worker() {
     let addr = start(config);
     let mut idle = wire::connect(addr);
     wire::send(&mut idle, GET_HEALTH);
-    assert_eq!(wire::read_response(&mut idle, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut idle).status(), Some(200));
     // The only worker now waits for this client's next request. After the
     // idle timeout the server closes quietly: we read end of file, no bytes.
     let reply = wire::read_reply(&mut idle);
@@ -160,7 +160,7 @@ fn connections_beyond_the_cap_get_a_fast_503_with_retry_after() {
     for _ in 0..2 {
         let mut holder = wire::connect(addr);
         wire::send(&mut holder, GET_HEALTH);
-        assert_eq!(wire::read_response(&mut holder, false).status(), Some(200));
+        assert_eq!(wire::read_response(&mut holder).status(), Some(200));
         holders.push(holder);
     }
     let mut third = wire::connect(addr);
@@ -184,7 +184,7 @@ fn a_connection_closes_after_its_request_cap() {
     let mut connection_headers = Vec::new();
     for _ in 0..3 {
         wire::send(&mut stream, GET_HEALTH);
-        let reply = wire::read_response(&mut stream, false);
+        let reply = wire::read_response(&mut stream);
         connection_headers.push(reply.header("connection").unwrap_or_default());
     }
     assert_eq!(connection_headers, ["keep-alive", "keep-alive", "close"]);

@@ -187,7 +187,7 @@ fn idle_keep_alive_connections_do_not_hold_up_the_exit() {
         &mut idle,
         b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
-    assert_eq!(wire::read_response(&mut idle, false).status(), Some(200));
+    assert_eq!(wire::read_response(&mut idle).status(), Some(200));
 
     server.send_signal("-INT");
     let status = server
@@ -270,7 +270,7 @@ fn running_out_of_file_descriptors_gets_503s_and_the_server_recovers() {
                 &mut client,
                 b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n",
             );
-            statuses.push(wire::read_response(&mut client, false).status());
+            statuses.push(wire::read_response(&mut client).status());
             if statuses.last() == Some(&Some(200)) {
                 break;
             }

@@ -450,7 +450,7 @@ pub const CASES: &[Case] = &[
             let mut stream = wire::connect(addr);
             for n in 1..=2 {
                 wire::send(&mut stream, GET_HEALTH);
-                expect_status(wire::read_response(&mut stream, false), 200)
+                expect_status(wire::read_response(&mut stream), 200)
                     .map_err(|why| format!("request {n}: {why}"))?;
             }
             Ok(())
@@ -467,8 +467,8 @@ pub const CASES: &[Case] = &[
                 b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n\
                   GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n",
             );
-            let first = wire::read_response(&mut stream, false);
-            let second = wire::read_response(&mut stream, false);
+            let first = wire::read_response(&mut stream);
+            let second = wire::read_response(&mut stream);
             if first.body() != b"ok\n" {
                 return Err(format!("first answer: {}", summary(&first)));
             }
@@ -517,7 +517,7 @@ pub const CASES: &[Case] = &[
         talk: Talk::Scripted(|addr| {
             let mut stream = wire::connect_with_timeout(addr, Duration::from_secs(4));
             wire::send(&mut stream, GET_HEALTH);
-            expect_status(wire::read_response(&mut stream, false), 200)?;
+            expect_status(wire::read_response(&mut stream), 200)?;
             match wire::read_reply(&mut stream).ending {
                 Ending::TimedOut => Err("still open after 4 s".to_string()),
                 _ => Ok(()),
@@ -591,7 +591,7 @@ pub const CASES: &[Case] = &[
                 &mut client,
                 b"GET /pipe HTTP/1.1\r\nHost: localhost\r\n\r\n",
             );
-            let reply = wire::read_response(&mut client, false);
+            let reply = wire::read_response(&mut client);
             if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
                 return Err("no answer within 1 s".to_string());
             }
@@ -855,7 +855,7 @@ fn occupy_workers(addr: SocketAddr) -> Result<Vec<TcpStream>, String> {
     for n in 1..=CONFORMANCE_WORKERS {
         let mut client = wire::connect_with_timeout(addr, Duration::from_secs(1));
         wire::send(&mut client, GET_HEALTH);
-        let reply = wire::read_response(&mut client, false);
+        let reply = wire::read_response(&mut client);
         if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
             return Err(format!("client {n}: no answer within 1 s"));
         }
@@ -872,7 +872,7 @@ fn occupy_workers(addr: SocketAddr) -> Result<Vec<TcpStream>, String> {
 fn health_within_one_second(addr: SocketAddr) -> Result<(), String> {
     let mut fresh = wire::connect_with_timeout(addr, Duration::from_secs(1));
     wire::send(&mut fresh, GET_HEALTH);
-    let reply = wire::read_response(&mut fresh, false);
+    let reply = wire::read_response(&mut fresh);
     if reply.ending == Ending::TimedOut && reply.bytes.is_empty() {
         return Err("no answer within 1 s".to_string());
     }

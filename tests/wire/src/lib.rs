@@ -90,7 +90,7 @@ pub fn pipelined_burst(copies: usize, padding: usize) -> Vec<u8> {
 /// the first that does not (or does not come before the read timeout).
 pub fn count_answers(stream: &mut TcpStream, expected: usize) -> usize {
     (0..expected)
-        .take_while(|_| read_response(stream, false).status() == Some(200))
+        .take_while(|_| read_response(stream).status() == Some(200))
         .count()
 }
 
@@ -136,10 +136,7 @@ pub fn exchange_in_pieces(addr: SocketAddr, pieces: &[&[u8]], pause: Duration) -
         }
         send(&mut stream, piece);
     }
-    let to_head_request = pieces
-        .first()
-        .is_some_and(|first| first.starts_with(b"HEAD "));
-    read_response(&mut stream, to_head_request)
+    read_response_to(&mut stream, pieces.first().copied().unwrap_or_default())
 }
 
 /// Sends `request`, then half-closes our side (the server reads end of file
@@ -191,13 +188,39 @@ pub fn reset(stream: TcpStream) {
 pub fn exchange_one(addr: SocketAddr, request: &[u8]) -> Reply {
     let mut stream = connect(addr);
     send(&mut stream, request);
-    read_response(&mut stream, request.starts_with(b"HEAD "))
+    read_response_to(&mut stream, request)
 }
 
 /// Reads one response from a connection that may stay open: the head up to
-/// the blank line, then `Content-Length` bytes of body (none for a response
-/// to `HEAD`). Without a `Content-Length`, reads until the server closes.
-pub fn read_response(stream: &mut TcpStream, to_head_request: bool) -> Reply {
+/// the blank line, then `Content-Length` bytes of body. Without a
+/// `Content-Length`, reads until the server closes.
+pub fn read_response(stream: &mut TcpStream) -> Reply {
+    read_one_response(stream, Body::AsAnnounced)
+}
+
+/// [`read_response`], for a response to `HEAD`: its `Content-Length` says
+/// how long the body *would* be, and no body follows.
+pub fn read_response_to_head(stream: &mut TcpStream) -> Reply {
+    read_one_response(stream, Body::None)
+}
+
+/// Whether a body follows a response's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    AsAnnounced,
+    None,
+}
+
+/// A response to a request that was `HEAD` (`request` starts with it) or not.
+fn read_response_to(stream: &mut TcpStream, request: &[u8]) -> Reply {
+    if request.starts_with(b"HEAD ") {
+        read_response_to_head(stream)
+    } else {
+        read_response(stream)
+    }
+}
+
+fn read_one_response(stream: &mut TcpStream, expected: Body) -> Reply {
     let mut bytes = Vec::new();
     let mut byte = [0u8; 1];
     // Byte by byte up to the blank line, so we never read into the body or
@@ -225,7 +248,7 @@ pub fn read_response(stream: &mut TcpStream, to_head_request: bool) -> Reply {
         ending: Ending::Complete,
     };
     let length = match head.header("content-length") {
-        Some(length) if !to_head_request => length.parse::<usize>().unwrap_or(0),
+        Some(length) if expected == Body::AsAnnounced => length.parse::<usize>().unwrap_or(0),
         Some(_) => 0,
         None => {
             let rest = read_reply(stream);
