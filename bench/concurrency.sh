@@ -63,82 +63,23 @@ start_server() {
   PORT="$(wait_for_port "$1" "$SCRATCH/$1.stdout")"
 }
 
-# established: the server side of every established connection on PORT,
-# one per line, with its TCP details (ss prints them on a second line).
-established() {
-  ss -Htni state established "( sport = :$PORT )" |
-    awk '/^[^ \t]/ { if (r != "") print r; r = $0; next } { r = r " " $0 } END { if (r != "") print r }'
-}
-
-# count_unanswered: connections whose request arrived at least
-# UNANSWERED_AFTER_MS ago and that have not been sent a single byte.
-# ss omits bytes_sent while it is zero; lastrcv is "ms since we last received".
-count_unanswered() {
-  established | awk -v after="$UNANSWERED_AFTER_MS" '
-    {
-      sent = 0; received = 0; lastrcv = 0
-      for (i = 1; i <= NF; i++) {
-        split($i, kv, ":")
-        if (kv[1] == "bytes_sent") sent = kv[2]
-        else if (kv[1] == "bytes_received") received = kv[2]
-        else if (kv[1] == "lastrcv") lastrcv = kv[2]
-      }
-      if (received > 0 && sent == 0 && lastrcv >= after) n++
-    }
-    END { print n + 0 }'
-}
-
 # run_cell C: one wrk run with C connections, probed at PROBE_AT. Sets the
 # WRK_ values (read_wrk), ERRORS, UNANSWERED and FRESH ("CODE:SECONDS",
 # "timeout" or "error:CURL_EXIT"). Runs in this shell, not a subshell, so
 # that the EXIT trap can stop wrk and an `exit` here ends the script.
 run_cell() {
-  local c="$1" curl_out rc
+  local c="$1"
   start_wrk "$DURATION" -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency \
     "http://127.0.0.1:$PORT/health"
   sleep "$PROBE_AT"
   # ss first: the fresh client's own connection must not be counted.
-  UNANSWERED="$(count_unanswered)"
-  rc=0
-  curl_out="$(curl -s -o /dev/null -m "$FRESH_TIMEOUT" -w '%{http_code}:%{time_total}' \
-    "http://127.0.0.1:$PORT/health")" || rc=$?
-  if ((rc == 0)); then FRESH="$curl_out"
-  elif ((rc == 28)); then FRESH="timeout"
-  else FRESH="error:$rc"
-  fi
+  UNANSWERED="$(count_unanswered "$PORT" "$UNANSWERED_AFTER_MS")"
+  fresh_client "$FRESH_TIMEOUT" "http://127.0.0.1:$PORT/health"
   finish_wrk
   read_wrk
   # Socket errors (connect, read, write, timeout) and non-2xx/3xx answers.
   ERRORS=$((WRK_SOCKET_ERRORS + WRK_NON_2XX))
   wait_quiet "port $PORT" "$PORT"
-}
-
-# show_fresh RESULTS...: one cell for the fresh client over all runs.
-show_fresh() {
-  local r shown=() timeouts=0 times=() code
-  for r in "$@"; do
-    case "$r" in
-      timeout) timeouts=$((timeouts + 1)) ;;
-      error:*) shown+=("curl error ${r#error:}") ;;
-      *)
-        code="${r%%:*}"
-        times+=("$(awk -v s="${r#*:}" 'BEGIN { printf "%.3f\n", s * 1000 }')")
-        [[ "$code" == 200 ]] || shown+=("status $code")
-        ;;
-    esac
-  done
-  local text=""
-  if ((${#times[@]})); then
-    text="$(show_ms "$(median "${times[@]}")")"
-    ((${#times[@]} < $#)) && text+=" (answered in ${#times[@]} of $# runs)"
-  fi
-  if ((timeouts)); then
-    [[ -n "$text" ]] && text+="; "
-    text+="**no answer in ${FRESH_TIMEOUT} s**"
-    ((timeouts < $#)) && text+=" ($timeouts of $# runs)"
-  fi
-  ((${#shown[@]})) && text+=" [$(IFS=,; echo "${shown[*]}")]"
-  echo "$text"
 }
 
 # --------------------------------------------------------------------- main --
@@ -170,7 +111,7 @@ for stage in "${STAGES[@]}"; do
     ((s > max_spread)) && max_spread=$s
     rows+=("| $stage | $c | $(printf '%.0f' "$(median "${rps_runs[@]}")") |\
  $(show_ms "$(median "${p99_runs[@]}")") | $(median "${err_runs[@]}") |\
- $(median "${unanswered_runs[@]}") of $c | $(show_fresh "${fresh_runs[@]}") |")
+ $(median "${unanswered_runs[@]}") of $c | $(show_fresh "$FRESH_TIMEOUT" "${fresh_runs[@]}") |")
   done
   stop "$SERVER_PID"
 done

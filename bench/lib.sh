@@ -19,8 +19,9 @@
 # running is stopped when the script exits.
 #
 # Variables it sets for the script: TARGET_DIR (where cargo builds), QUICK
-# (parse_quick_option), SCRATCH (make_scratch), SERVER_PID (launch_server),
-# the WRK_ ones (read_wrk) and the CURL_ ones (bounded_curl).
+# (parse_quick_option), SCRATCH (make_scratch), SERVER_PID (launch_server,
+# launch_program), the WRK_ ones (read_wrk), the CURL_ ones (bounded_curl),
+# FRESH (fresh_client), and OK, DENIED, BUSY, OTHER, WALL_MS (login_burst).
 
 # Where cargo puts the release binaries.
 readonly TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -176,6 +177,112 @@ write_jwt_secret() {
   (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1")
 }
 
+# ------------------------------------------------- servers of any kind --
+# (For a program that is not one of our stages, or that must listen on a
+# port chosen in advance, such as nginx: bench/peers.sh.)
+
+# raise_open_files N: raises this shell's soft limit on open files (which
+# every program it starts inherits) to the hard limit, and stops the script
+# if that is still below N.
+raise_open_files() {
+  local hard
+  hard="$(ulimit -Hn)"
+  if [[ "$hard" == unlimited ]]; then hard=1048576; fi
+  ulimit -n "$hard" 2>/dev/null || true
+  if (($(ulimit -n) < $1)); then
+    echo "need $1 open files, but 'ulimit -Hn' allows only $hard" >&2
+    exit 1
+  fi
+}
+
+# free_port: prints a port of 127.0.0.1 that nothing listens on, below the
+# ephemeral range (32768 and up on Linux), so that no client's own port
+# can take it meanwhile.
+free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((10000 + RANDOM % 22000))
+    [[ -z "$(ss -Htan "( sport = :$port )")" ]] && { echo "$port"; return 0; }
+  done
+  echo "found no free port" >&2
+  exit 1
+}
+
+# launch_program DIR LOG LIFETIME [NAME=VALUE...] PROGRAM [ARGUMENT...]:
+# starts PROGRAM in the folder DIR with the variables NAME=VALUE, like
+# launch_server, but with its stdout going to /dev/null (our stages write an
+# access-log line per request there from stage 10) and its stderr to the
+# file LOG. `timeout` is the backstop: it stops PROGRAM after LIFETIME
+# seconds. Sets SERVER_PID to the pid of that `timeout`.
+launch_program() {
+  local dir="$1" log="$2" lifetime="$3"
+  shift 3
+  (cd "$dir" && exec timeout -k 5 "$lifetime" env "$@") >/dev/null 2>>"$log" &
+  SERVER_PID=$!
+  RUNNING[$SERVER_PID]=1
+}
+
+# wait_listening NAME PORT LOG: waits (at most 10 s) until something listens
+# on 127.0.0.1:PORT; if the server just launched ends first, or nothing
+# listens by then, shows its LOG and stops the script.
+wait_listening() {
+  local i
+  for ((i = 0; i < 200; i++)); do
+    [[ -n "$(ss -Htln "( sport = :$2 )")" ]] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$1 is not listening on 127.0.0.1:$2:" >&2
+  cat "$3" >&2
+  exit 1
+}
+
+# process_tree PID: PID and every process under it, one per line (nginx's
+# master and its workers).
+process_tree() {
+  local child
+  echo "$1"
+  for child in $(pgrep -P "$1" || true); do process_tree "$child"; done
+}
+
+# tree_rss_kib PID: the VmRSS of PID and every process under it, added up,
+# in KiB (pages shared between them, such as nginx's code, count once per
+# process). Processes that end meanwhile count as 0.
+tree_rss_kib() {
+  local pid total=0 kib
+  for pid in $(process_tree "$1"); do
+    kib="$(memory_kib "$pid" VmRSS 2>/dev/null || true)"
+    total=$((total + ${kib:-0}))
+  done
+  echo "$total"
+}
+
+# established PORT: the server side of every established connection on
+# 127.0.0.1:PORT, one per line, with its TCP details (ss prints them on a
+# second line).
+established() {
+  ss -Htni state established "( sport = :$1 )" |
+    awk '/^[^ \t]/ { if (r != "") print r; r = $0; next } { r = r " " $0 } END { if (r != "") print r }'
+}
+
+# count_unanswered PORT AFTER_MS: connections to PORT whose request arrived
+# at least AFTER_MS ago and that have not been sent a single byte. ss omits
+# bytes_sent while it is zero; lastrcv is "ms since we last received".
+count_unanswered() {
+  established "$1" | awk -v after="$2" '
+    {
+      sent = 0; received = 0; lastrcv = 0
+      for (i = 1; i <= NF; i++) {
+        split($i, kv, ":")
+        if (kv[1] == "bytes_sent") sent = kv[2]
+        else if (kv[1] == "bytes_received") received = kv[2]
+        else if (kv[1] == "lastrcv") lastrcv = kv[2]
+      }
+      if (received > 0 && sent == 0 && lastrcv >= after) n++
+    }
+    END { print n + 0 }'
+}
+
 # ---------------------------------------------------------- wrk and curl --
 
 # start_wrk SECONDS WRK_ARGUMENTS...: starts `wrk WRK_ARGUMENTS...`, a run of
@@ -251,10 +358,135 @@ curl_errors() {
   grep -v '^DL%\|^--' "$SCRATCH/curl.stderr" || true
 }
 
+# fresh_client SECONDS URL: one more client, `curl` for URL, given up after
+# SECONDS. Sets FRESH to "CODE:SECONDS" (its status and how long it took),
+# "timeout" or "error:CURL_EXIT".
+# shellcheck disable=SC2034 # FRESH is for the benchmarks.
+fresh_client() {
+  local out rc=0
+  out="$(curl -s -o /dev/null -m "$1" -w '%{http_code}:%{time_total}' "$2")" || rc=$?
+  if ((rc == 0)); then FRESH="$out"
+  elif ((rc == 28)); then FRESH="timeout"
+  else FRESH="error:$rc"
+  fi
+}
+
+# show_fresh TIMEOUT RESULTS...: one cell for fresh_client's RESULTS over
+# all runs: the median time, and how many runs got no answer in TIMEOUT
+# seconds, or an error, or a status other than 200.
+show_fresh() {
+  local timeout="$1" r notes=() timeouts=0 times=() code
+  shift
+  for r in "$@"; do
+    case "$r" in
+      timeout) timeouts=$((timeouts + 1)) ;;
+      error:*) notes+=("curl error ${r#error:}") ;;
+      *)
+        code="${r%%:*}"
+        times+=("$(awk -v s="${r#*:}" 'BEGIN { printf "%.3f\n", s * 1000 }')")
+        [[ "$code" == 200 ]] || notes+=("status $code")
+        ;;
+    esac
+  done
+  local text=""
+  if ((${#times[@]})); then
+    text="$(show_ms "$(median "${times[@]}")")"
+    ((${#times[@]} < $#)) && text+=" (answered in ${#times[@]} of $# runs)"
+  fi
+  if ((timeouts)); then
+    [[ -n "$text" ]] && text+="; "
+    text+="**no answer in ${timeout} s**"
+    ((timeouts < $#)) && text+=" ($timeouts of $# runs)"
+  fi
+  ((${#notes[@]})) && text+=" [$(IFS=,; echo "${notes[*]}")]"
+  echo "$text"
+}
+
 # count_each LINES: how many times each line occurs, on one line
 # (" 30 201 2 503 ").
 count_each() {
   sort <<<"$1" | uniq -c | tr -s ' \n' ' '
+}
+
+# ---------------------------------------------------------------- logins --
+# Sign-ups and logins (stage 09 and later), shared by login-storm.sh and
+# peers.sh. They read the script's settings: PORT (the server's), USERS,
+# PASSWORD and WRONG_PASSWORD, BURST, REQUEST_TIMEOUT (one request) and
+# BURST_TIMEOUT (the whole burst); and they use bounded_curl.
+
+# make_users: USERS sign-ups (user-1 … user-USERS), one after another on one
+# keep-alive connection; each must answer 201. Not timed.
+make_users() {
+  local args=() i
+  for ((i = 1; i <= USERS; i++)); do
+    ((i > 1)) && args+=(--next)
+    args+=(-s -o /dev/null -w '%{http_code}\n' -m "$REQUEST_TIMEOUT"
+      -H 'Content-Type: application/json'
+      -d "{\"username\":\"user-$i\",\"password\":\"$PASSWORD\"}"
+      "http://127.0.0.1:$PORT/api/users")
+  done
+  bounded_curl "$BURST_TIMEOUT" "${args[@]}"
+  if [[ "$(grep -c '^201$' <<<"$CURL_OUT" || true)" != "$USERS" ]]; then
+    echo "not every sign-up got 201 (curl exit $CURL_RC):" "$(count_each "$CURL_OUT")" >&2
+    cat "$SCRATCH/curl.stderr" >&2
+    exit 1
+  fi
+}
+
+# login_args KIND N: curl's arguments for one login, printed one per line,
+# of KIND `right` (user-N, right password), `wrong` (user-N, wrong
+# password) or `unknown` (nobody-N, a user that does not exist). `-w`
+# prints the kind, the status and curl's total time in seconds. More
+# arguments (such as a header) may follow.
+login_args() {
+  local kind="$1" n="$2" username="user-$2" password="$PASSWORD"
+  case "$kind" in
+    wrong) password="$WRONG_PASSWORD" ;;
+    unknown) username="nobody-$n" ;;
+  esac
+  printf '%s\n' -s -o /dev/null -w "$kind %{http_code} %{time_total}\n" -m "$REQUEST_TIMEOUT" \
+    -H 'Content-Type: application/json' \
+    -d "{\"username\":\"$username\",\"password\":\"$password\"}"
+}
+
+# login_burst: BURST logins at once, each on its own connection (with
+# `Connection: close`, as login-storm.sh's sign-ups), from one curl process: half with the
+# right password, a quarter with a wrong one, a quarter for unknown users,
+# interleaved (right, right, wrong, unknown, …) so that whoever gets a
+# turn is a mix. Every one costs one argon2 check. Sets OK (200s), DENIED
+# (401s), BUSY (503s), OTHER and WALL_MS; stops the script if a wrong
+# password or an unknown user got 200, or a right password 401.
+# shellcheck disable=SC2034 # OK, DENIED, BUSY and WALL_MS are for the benchmarks.
+login_burst() {
+  local args=() i kind line
+  local -A per_kind=([right]=0 [wrong]=0 [unknown]=0)
+  for ((i = 0; i < BURST; i++)); do
+    case $((i % 4)) in
+      0 | 1) kind=right ;;
+      2) kind=wrong ;;
+      3) kind=unknown ;;
+    esac
+    per_kind[$kind]=$((per_kind[$kind] + 1))
+    ((i > 0)) && args+=(--next)
+    while IFS= read -r line; do args+=("$line"); done < <(login_args "$kind" "${per_kind[$kind]}")
+    args+=(-H 'Connection: close' "http://127.0.0.1:$PORT/api/login")
+  done
+  bounded_curl "$BURST_TIMEOUT" -s --parallel --parallel-immediate --parallel-max "$BURST" "${args[@]}"
+  WALL_MS=$((CURL_NS / 1000000))
+  OK="$(grep -c '^right 200 ' <<<"$CURL_OUT" || true)"
+  DENIED="$(grep -c '^\(wrong\|unknown\) 401 ' <<<"$CURL_OUT" || true)"
+  BUSY="$(grep -c '^[a-z]* 503 ' <<<"$CURL_OUT" || true)"
+  OTHER=$((BURST - OK - DENIED - BUSY))
+  if grep -q '^\(wrong\|unknown\) 200 \|^right 401 ' <<<"$CURL_OUT"; then
+    echo "a login got the wrong answer (curl exit $CURL_RC):" >&2
+    echo "$CURL_OUT" >&2
+    exit 1
+  fi
+  if ((OTHER)); then
+    echo "warning: $OTHER of $BURST logins got none of 200, 401 or 503 (curl exit $CURL_RC):" \
+      "$(count_each "$(cut -d' ' -f1-2 <<<"$CURL_OUT")")" >&2
+    curl_errors >&2
+  fi
 }
 
 # ------------------------------------------------------------------ /proc --
@@ -293,6 +525,15 @@ to_ms() {
 # median VALUES...: the middle value (the lower middle for an even count).
 median() {
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+# percentile P VALUES...: the P-th percentile (nearest rank: the smallest
+# value with at least P% of the values at or below it).
+percentile() {
+  local p="$1"
+  shift
+  printf '%s\n' "$@" | sort -g |
+    awk -v p="$p" '{ v[NR] = $1 } END { r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
 }
 
 # spread VALUES...: (max - min) / median, in percent.
