@@ -14,10 +14,10 @@
 use std::convert::Infallible;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::thread;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 // ANCHOR: entry
@@ -53,9 +53,11 @@ impl Entry<'_> {
 // ANCHOR_END: entry
 
 // ANCHOR: writer
-/// How many batches of lines may wait for the writing thread before we drop
-/// lines.
-const QUEUED_BATCHES: usize = 1024;
+/// How often the writing thread writes out what the loops have queued: a
+/// line reaches stdout at most this late.
+const WRITE_EVERY: Duration = Duration::from_millis(20);
+/// How much may wait to be written before we drop lines (stdout is stuck).
+const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes access lines to stdout on a thread of its own.
 ///
@@ -67,60 +69,88 @@ const QUEUED_BATCHES: usize = 1024;
 /// count is written once the thread catches up. Losing a log line beats
 /// stopping the server.
 ///
-/// Lines travel in batches ([`Lines`]): each loop gathers the lines of
-/// everything it answered between two `poll`s and sends them at once.
-/// Handing over each line alone would wake the writing thread once per
-/// request, and waking a thread costs more than answering `/health`
-/// (measured with `perf`: a third of the server's time went to it).
-#[derive(Debug, Clone)]
+/// The loops append lines to one shared buffer, in the order they answer,
+/// and never wake the writing thread: it wakes by itself every
+/// [`WRITE_EVERY`] and writes whatever is there. Waking it for each line
+/// would cost more than answering `/health` (measured with `perf`: a third
+/// of the server's time went to it).
+#[derive(Debug)]
 pub struct Writer {
-    batches: SyncSender<String>,
-    dropped: Arc<AtomicU64>,
+    queue: Arc<Queue>,
+    /// The writing thread, to wake it when the `Writer` is dropped.
+    thread: Thread,
+}
+
+/// What the loops and the writing thread share.
+#[derive(Debug, Default)]
+struct Queue {
+    text: Mutex<String>,
+    dropped: AtomicU64,
+    /// Set when the `Writer` is dropped: write what is left, and end.
+    closed: AtomicBool,
 }
 
 impl Writer {
-    /// Starts the writing thread. It ends when the last `Writer` is dropped
-    /// and every queued line is written: [`Written::within`] waits for that.
+    /// Starts the writing thread. It ends when the `Writer` is dropped and
+    /// every queued line is written: [`Written::within`] waits for that.
     pub fn start() -> io::Result<(Writer, Written)> {
-        let (batches, queue) = mpsc::sync_channel::<String>(QUEUED_BATCHES);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let dropped_seen = Arc::clone(&dropped);
+        let queue = Arc::new(Queue::default());
+        let theirs = Arc::clone(&queue);
         // Never sent on: the thread drops it when it ends.
         let (done, written) = mpsc::channel::<Infallible>();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("access-log".to_string())
             .spawn(move || {
                 let _done = done;
                 let mut out = io::stdout();
-                // Errors are ignored: a full disk or a closed pipe must not
-                // take the server down with it.
-                while let Ok(batch) = queue.recv() {
-                    let _ = out.write_all(batch.as_bytes());
-                    let lost = dropped_seen.swap(0, Ordering::Relaxed);
+                loop {
+                    let closed = theirs.closed.load(Ordering::Acquire);
+                    let text = std::mem::take(&mut *lock(&theirs.text));
+                    // Errors are ignored: a full disk or a closed pipe must
+                    // not take the server down with it.
+                    let _ = out.write_all(text.as_bytes());
+                    let lost = theirs.dropped.swap(0, Ordering::Relaxed);
                     if lost > 0 {
                         let _ = writeln!(out, "access-log dropped={lost}");
                     }
                     let _ = out.flush();
+                    if closed {
+                        return;
+                    }
+                    thread::park_timeout(WRITE_EVERY);
                 }
             })?;
-        Ok((Writer { batches, dropped }, Written(written)))
+        let thread = thread.thread().clone();
+        Ok((Writer { queue, thread }, Written(written)))
     }
 
-    /// Hands `lines` to the writing thread and empties it; never waits.
-    pub fn send(&self, lines: &mut Lines) {
-        if lines.count == 0 {
+    /// Queues the entry's line; never waits (but for the lock, held by
+    /// another loop for the time of one `push_str`, or by the writing
+    /// thread for the time of one `take`).
+    pub fn write(&self, entry: &Entry) {
+        let line = entry.line();
+        let mut text = lock(&self.queue.text);
+        if text.len() + line.len() >= MAX_QUEUED_BYTES {
+            drop(text);
+            self.queue.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let count = std::mem::take(&mut lines.count);
-        match self.batches.try_send(std::mem::take(&mut lines.text)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(count, Ordering::Relaxed);
-            }
-            // The writing thread is gone: only at the very end.
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+        text.push_str(&line);
+        text.push('\n');
     }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// The queue's text, even if a thread panicked holding the lock (a log
+/// line is never half-written into it).
+fn lock(text: &Mutex<String>) -> MutexGuard<'_, String> {
+    text.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Learns when the writing thread has written everything and ended.
@@ -137,22 +167,6 @@ impl Written {
             self.0.recv_timeout(patience),
             Err(RecvTimeoutError::Disconnected)
         )
-    }
-}
-
-/// Access-log lines gathered by one event loop, not yet handed over.
-#[derive(Debug, Default)]
-pub struct Lines {
-    text: String,
-    count: u64,
-}
-
-impl Lines {
-    /// Adds the entry's line.
-    pub fn push(&mut self, entry: &Entry) {
-        self.text.push_str(&entry.line());
-        self.text.push('\n');
-        self.count += 1;
     }
 }
 // ANCHOR_END: writer

@@ -215,8 +215,6 @@ pub struct EventLoop {
     accept_again_at: Option<Instant>,
     /// When shutdown began, and when the drain must end.
     drain: Option<(Instant, Instant)>,
-    /// Access-log lines of the answers since the last `poll`.
-    log_lines: access_log::Lines,
 }
 // ANCHOR_END: event_loop
 
@@ -249,7 +247,6 @@ impl EventLoop {
             accept_pause: FIRST_ACCEPT_PAUSE,
             accept_again_at: None,
             drain: None,
-            log_lines: access_log::Lines::default(),
         })
     }
 
@@ -315,8 +312,6 @@ impl EventLoop {
             for token in self.timers.expired(now) {
                 self.on_deadline(token);
             }
-            // The access-log lines of this round, in one hand-over.
-            self.shared.log.send(&mut self.log_lines);
         }
     }
     // ANCHOR_END: run
@@ -467,6 +462,15 @@ impl EventLoop {
                             connection
                                 .input
                                 .extend_from_slice(&self.scratch[..received]);
+                            // A read that did not fill the buffer took all
+                            // the kernel had: had there been more, it would
+                            // have been returned too. Bytes that arrive later
+                            // bring a new event. So this counts as reaching
+                            // `WouldBlock`, and saves the read that would say
+                            // so (a system call per request).
+                            if received < self.scratch.len() {
+                                connection.readable = false;
+                            }
                         }
                         Err(error) if error.kind() == ErrorKind::WouldBlock => {
                             connection.readable = false;
@@ -751,7 +755,7 @@ impl EventLoop {
     /// Counts and logs the answer being written (even if the client left
     /// before the end: we answered, and how long it took is part of the
     /// story).
-    fn log_answer(&mut self, connection: &Connection) {
+    fn log_answer(&self, connection: &Connection) {
         let Phase::Writing(answered) = &connection.phase else {
             return;
         };
@@ -761,7 +765,7 @@ impl EventLoop {
             .app
             .metrics
             .record(answered.route, answered.status.code(), duration);
-        self.log_lines.push(&Entry {
+        self.shared.log.write(&Entry {
             peer: facts.client,
             method: &facts.method,
             path: &facts.path,

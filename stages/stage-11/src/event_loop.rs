@@ -229,8 +229,6 @@ pub struct EventLoop {
     accept_again_at: Option<Instant>,
     /// When shutdown began, and when the drain must end.
     drain: Option<(Instant, Instant)>,
-    /// Access-log lines of the answers since the last `poll`.
-    log_lines: access_log::Lines,
 }
 // ANCHOR_END: event_loop
 
@@ -263,7 +261,6 @@ impl EventLoop {
             accept_pause: FIRST_ACCEPT_PAUSE,
             accept_again_at: None,
             drain: None,
-            log_lines: access_log::Lines::default(),
         })
     }
 
@@ -329,8 +326,6 @@ impl EventLoop {
             for token in self.timers.expired(now) {
                 self.on_deadline(token);
             }
-            // The access-log lines of this round, in one hand-over.
-            self.shared.log.send(&mut self.log_lines);
         }
     }
     // ANCHOR_END: run
@@ -481,6 +476,15 @@ impl EventLoop {
                             connection
                                 .input
                                 .extend_from_slice(&self.scratch[..received]);
+                            // A read that did not fill the buffer took all
+                            // the kernel had: had there been more, it would
+                            // have been returned too. Bytes that arrive later
+                            // bring a new event. So this counts as reaching
+                            // `WouldBlock`, and saves the read that would say
+                            // so (a system call per request).
+                            if received < self.scratch.len() {
+                                connection.readable = false;
+                            }
                             if self.shared.reading == Reading::OncePerEvent {
                                 // The mistake: wait for an event that will
                                 // not come for the bytes still in the kernel.
@@ -770,7 +774,7 @@ impl EventLoop {
     /// Counts and logs the answer being written (even if the client left
     /// before the end: we answered, and how long it took is part of the
     /// story).
-    fn log_answer(&mut self, connection: &Connection) {
+    fn log_answer(&self, connection: &Connection) {
         let Phase::Writing(answered) = &connection.phase else {
             return;
         };
@@ -780,7 +784,7 @@ impl EventLoop {
             .app
             .metrics
             .record(answered.route, answered.status.code(), duration);
-        self.log_lines.push(&Entry {
+        self.shared.log.write(&Entry {
             peer: facts.client,
             method: &facts.method,
             path: &facts.path,

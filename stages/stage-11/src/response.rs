@@ -1,8 +1,9 @@
 //! [`Response`] → bytes out: a status line, headers, a blank line, a body.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -152,11 +153,9 @@ impl Response {
         );
         // A server with a clock must send Date in 2xx, 3xx and 4xx responses
         // and may in the others (RFC 9110, section 6.6.1): we always do.
-        let _ = write!(
-            head,
-            "Date: {}\r\n",
-            httpdate::fmt_http_date(SystemTime::now())
-        );
+        head.extend_from_slice(b"Date: ");
+        write_date(&mut head);
+        head.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             let _ = write!(head, "{name}: {value}\r\n");
         }
@@ -199,4 +198,25 @@ pub struct Encoded {
 pub struct FileBody {
     pub file: File,
     pub length: u64,
+}
+
+/// Appends the current time in HTTP's date format
+/// (`Tue, 01 Dec 2026 17:24:37 GMT`). It changes once a second, and a busy
+/// server answers many times a second: each thread keeps the text of the
+/// current second and formats a new one only when the second changes.
+fn write_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static CURRENT: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if current.0 != second {
+            *current = (second, httpdate::fmt_http_date(now));
+        }
+        out.extend_from_slice(current.1.as_bytes());
+    });
 }
