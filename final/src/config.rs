@@ -13,6 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -58,9 +59,10 @@ pub struct Config {
     /// Open connections (`MAX_CONNECTIONS`). Beyond it: a fast `503` and
     /// close. Stops a flood of connections from using up memory and file
     /// descriptors. An idle connection costs a few hundred bytes (it holds
-    /// no buffer), so the default is 10 000; each holds one file
-    /// descriptor, and `main` raises the soft `ulimit -n` to make room for
-    /// them.
+    /// no buffer), so the default is 16 384: room for 10 000 idle clients
+    /// and then some. Each holds one file descriptor, and `main` raises the
+    /// soft `ulimit -n` to make room for them, as far as the hard limit
+    /// allows.
     pub max_connections: usize,
     /// Requests on one connection (`MAX_REQUESTS_PER_CONNECTION`), then we
     /// close it. Stops one client from keeping a connection for ever by
@@ -109,7 +111,7 @@ impl Config {
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
             event_loops: cores(),
             workers: default_workers(),
-            max_connections: 10_000,
+            max_connections: 16_384,
             max_requests_per_connection: 1000,
             idle_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
@@ -310,8 +312,13 @@ pub fn default_workers() -> usize {
 /// busy, so by default as many hashes run as there are cores, and twice as
 /// many wait: a burst of sign-ups is served at full speed, and the workers
 /// it does not hold stay free for everyone else.
+///
+/// Asked once and remembered: `available_parallelism` reads the cgroup's
+/// CPU quota from `/sys` and `/proc` each time (a dozen system calls), and
+/// the defaults ask for it several times during the start.
 pub fn cores() -> usize {
-    thread::available_parallelism().map_or(1, NonZeroUsize::get)
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, NonZeroUsize::get))
 }
 // ANCHOR_END: config
 

@@ -162,6 +162,16 @@ enum Phase {
 }
 // ANCHOR_END: connection
 
+impl Connection {
+    /// Can this event move the connection forward? A readable event can
+    /// (bytes, or the end); a writable one only while there is something
+    /// to write.
+    fn cares_about(&self, event: &mio::event::Event) -> bool {
+        let has_output = self.output.sent < self.output.bytes.len() || self.output.file.is_some();
+        event.is_readable() || event.is_read_closed() || event.is_error() || has_output
+    }
+}
+
 /// What we know of a request, for its answer and its access-log line.
 struct Facts {
     method: String,
@@ -310,7 +320,12 @@ impl EventLoop {
                         if event.is_writable() || event.is_write_closed() || event.is_error() {
                             connection.writable = true;
                         }
-                        self.drive(token);
+                        // A socket becomes writable again every time the
+                        // client acknowledges our bytes: after nearly every
+                        // answer. Only a connection with bytes to send cares.
+                        if connection.cares_about(event) {
+                            self.drive(token);
+                        }
                     }
                 }
             }
@@ -818,26 +833,46 @@ impl EventLoop {
         }
     }
 
-    /// Registers the connection's next deadline with the timers.
+    /// Makes sure the connection's alarm rings no later than its deadline.
+    ///
+    /// Deadlines move at every step of every request (idle, reading,
+    /// writing, idle again), and almost always *later*. Moving an entry in
+    /// the timers each time would cost a removal and an insertion in the
+    /// ordered set per step. So the alarm (`connection.deadline`, the entry
+    /// in [`Timers`]) is moved only when the deadline comes *earlier*; when
+    /// it is later, the alarm stays, and when it rings early,
+    /// [`EventLoop::on_deadline`] looks at the real deadline and sets the
+    /// alarm again. (nginx skips such updates too: `NGX_TIMER_LAZY_DELAY`.)
     fn schedule(&mut self, token: Token) {
         let Some(connection) = self.connections.get(&token) else {
             return;
         };
-        let new = self.deadline_of(connection);
-        if new != connection.deadline {
-            self.timers.change(token, connection.deadline, new);
+        let Some(due) = self.deadline_of(connection) else {
+            return;
+        };
+        if connection.deadline.is_none_or(|alarm| due < alarm) {
+            let alarm = connection.deadline;
+            self.timers.change(token, alarm, Some(due));
             if let Some(connection) = self.connections.get_mut(&token) {
-                connection.deadline = new;
+                connection.deadline = Some(due);
             }
         }
     }
 
-    /// A deadline has passed (the timers have already forgotten it).
+    /// A connection's alarm has rung (the timers have already forgotten it).
     fn on_deadline(&mut self, token: Token) {
         let Some(mut connection) = self.connections.remove(&token) else {
             return;
         };
         connection.deadline = None;
+        // The alarm may ring before the real deadline (see `schedule`), or
+        // when there is none any more: then set it again, and wait.
+        let due = self.deadline_of(&connection);
+        if due.is_none_or(|due| due > Instant::now()) {
+            self.connections.insert(token, connection);
+            self.schedule(token);
+            return;
+        }
         match connection.phase {
             // Bytes of a request came, but not all of them in time: 408
             // (the slowloris defence), then close.
