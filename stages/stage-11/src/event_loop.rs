@@ -833,6 +833,9 @@ impl EventLoop {
         }
     }
 
+    // ANCHOR_END: deadlines
+
+    // ANCHOR: schedule
     /// Makes sure the connection's alarm rings no later than its deadline.
     ///
     /// Deadlines move at every step of every request (idle, reading,
@@ -858,7 +861,6 @@ impl EventLoop {
             }
         }
     }
-
     /// A connection's alarm has rung (the timers have already forgotten it).
     fn on_deadline(&mut self, token: Token) {
         let Some(mut connection) = self.connections.remove(&token) else {
@@ -892,7 +894,7 @@ impl EventLoop {
             }
         }
     }
-    // ANCHOR_END: deadlines
+    // ANCHOR_END: schedule
 
     // ANCHOR: begin_drain
     /// Shutdown: stop accepting, give idle connections a moment, let the
