@@ -3,7 +3,7 @@
 # peers, on this machine. The peers (bench/peers/, a Cargo workspace of its
 # own) answer GET /api/status and GET /health with the stages' bytes:
 # axum (tokio, one worker per core), actix-web (its defaults), the floor (a
-# 100-line mio loop per core that only finds `\r\n\r\n` and writes a fixed
+# 135-line mio loop per core that only finds `\r\n\r\n` and writes a fixed
 # answer) and the ceiling (nginx `return 200`, bench/peers/nginx.conf).
 # Within each repetition the servers take turns (each repetition starting
 # with the next one), and every cell is the median of the repetitions:
@@ -665,9 +665,10 @@ time (one that has waited 1 s for its answer no longer counts), sends \`GET /api
 and reads the answer, then holds them idle. Once all have an answer, or after ${IDLE_READY_AFTER} s, $IDLE_PROBES fresh clients (\`curl -m $PROBE_TIMEOUT\`) ask for /api/status one after
 another; then \`ss\` counts the server's connections still open and the server's RSS is read.
 p50 and p99 are over the answers with status 200 of each repetition (with $IDLE_PROBES probes, p99 is the
-slowest), medians over the repetitions; *answered* adds the repetitions up. Servers
-that close idle connections after a few seconds (actix-web and our stages: 5 s) or cap
-connections (our stages before stage 11: \`MAX_CONNECTIONS=256\`, a \`503\` beyond it) do so here.
+slowest), medians over the repetitions; *answered* adds the repetitions up. actix-web and
+our stages close idle connections after 5 s, later than the probes end, so here they do
+not; our stages before stage 11 cap connections (\`MAX_CONNECTIONS=256\`, a \`503\` beyond it),
+which shows.
 
 #### Memory under load, start-up, size
 
