@@ -15,6 +15,18 @@ use std::time::{Duration, Instant};
 
 use wire::{Reply, StageProcess};
 
+/// `insta::assert_snapshot!`, with the snapshot kept beside the stage that
+/// runs the test (its `tests/snapshots`), not beside this shared file: each
+/// stage's folder shows the bytes it puts on the wire.
+macro_rules! assert_stage_snapshot {
+    ($value:expr) => {
+        insta::with_settings!(
+            { snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots") },
+            { insta::assert_snapshot!($value) }
+        )
+    };
+}
+
 const SECRET: &str = "a test secret that is longer than 32 bytes";
 
 /// A secret file in a folder that lives as long as the test needs it.
@@ -71,7 +83,7 @@ fn every_configuration_problem_gets_one_line_and_exit_status_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty(), "it never said it was listening");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    insta::assert_snapshot!(stderr);
+    assert_stage_snapshot!(stderr);
 }
 
 #[test]
@@ -313,7 +325,7 @@ fn health_touches_nothing_and_ready_asks_the_database() {
     let health = get(&server, "/health", "");
     assert_eq!((health.status(), health.body()), (Some(200), &b"ok\n"[..]));
     let ready = get(&server, "/ready", "");
-    insta::assert_snapshot!(ready.show());
+    assert_stage_snapshot!(ready.show());
 }
 
 // ANCHOR: drain_test
