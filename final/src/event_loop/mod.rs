@@ -19,7 +19,9 @@
 //!    wakes the loop (`mio::Waker`) when the answer is ready.
 //! 2. Read and write until the kernel says `WouldBlock`. Readiness is
 //!    edge-triggered: `epoll` reports a socket when it *becomes* readable,
-//!    not while it *is*. Stop early and you never hear of it again.
+//!    not while it *is*. Stop early and you never hear of it again. (A
+//!    read that returns less than it asked for counts: the kernel gave all
+//!    it had, see `advance`.)
 //! 3. Keep time yourself. No read waits, so no read can time out: every
 //!    deadline is in [`Timers`], and `poll` sleeps only until the next one.
 

@@ -20,7 +20,9 @@
 //! 2. Read and write until the kernel says `WouldBlock`. Readiness is
 //!    edge-triggered: `epoll` reports a socket when it *becomes* readable,
 //!    not while it *is*. Stop early and you never hear of it again
-//!    ([`Reading::OncePerEvent`] keeps that mistake, to show it).
+//!    ([`Reading::OncePerEvent`] keeps that mistake, to show it). A read
+//!    that returns less than it asked for counts as `WouldBlock`: the
+//!    kernel gave all it had (see `advance`).
 //! 3. Keep time yourself. No read waits, so no read can time out: every
 //!    deadline is in [`Timers`], and `poll` sleeps only until the next one.
 
