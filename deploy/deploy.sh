@@ -19,7 +19,7 @@
 #   HEALTH_TIMEOUT  seconds a new release has to become healthy (default 20)
 #   BACKEND_BINARY  a binary to ship instead of building one (the system
 #                   test uses it to ship a deliberately broken release)
-#   BACKUP_TO       where `backup` saves the file (default: ./backups)
+#   BACKUP_TO       where `backup` saves the file (default: ~/backend-backups)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -50,9 +50,10 @@ case $command in
     newest='ls -1 /var/lib/private/backend-backups | grep "^backend-.*\.sqlite3$" | sort | tail -n 1'
     ssh "$host" sudo -n systemctl start backend-backup.service
     name=$(ssh "$host" sudo -n sh -c "$(printf '%q' "$newest")")
-    mkdir -p "${BACKUP_TO:-backups}"
-    ssh "$host" sudo -n cat "/var/lib/private/backend-backups/$name" >"${BACKUP_TO:-backups}/$name"
-    echo "backup: ${BACKUP_TO:-backups}/$name"
+    backup_to=${BACKUP_TO:-$HOME/backend-backups}
+    mkdir -p "$backup_to"
+    ssh "$host" sudo -n cat "/var/lib/private/backend-backups/$name" >"$backup_to/$name"
+    echo "backup: $backup_to/$name"
     exit
     ;;
   restore)
@@ -74,7 +75,7 @@ if [ -n "${BACKEND_BINARY:-}" ]; then
   binary=$BACKEND_BINARY
 else
   (cd "$repo" && cargo build --release --locked --quiet -p backend)
-  binary=$repo/target/release/backend
+  binary=${CARGO_TARGET_DIR:-$repo/target}/release/backend
 fi
 commit=$(git -C "$repo" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git -C "$repo" diff --quiet HEAD 2>/dev/null || commit=$commit-dirty

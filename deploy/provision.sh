@@ -17,11 +17,13 @@
 #
 # Settings (environment):
 #   DOMAIN        the site's name; its DNS A record must point at the VPS
-#   EMAIL         for Let's Encrypt's expiry notices
+#   EMAIL         the contact address of your Let's Encrypt account
 #   ACME_SERVER   default: Let's Encrypt (https://acme-v02.api.letsencrypt.org/directory)
 #   ACME_CA_BUNDLE  a CA file to trust for ACME_SERVER's own HTTPS (test servers only)
 #   SSH_PORT      the port sshd listens on, to allow in UFW (default 22)
 #   SSH_KEY       the public key for deploy (default: ~/.ssh/id_ed25519.pub)
+#   CLOUDFLARE    yes: the site is proxied by Cloudflare, so nginx believes
+#                 CF-Connecting-IP from Cloudflare's addresses (nginx/cloudflare-real-ip.conf)
 set -euo pipefail
 kit=$(cd "$(dirname "$0")" && pwd)
 
@@ -31,10 +33,11 @@ if [ $# -ne 1 ] || [[ "$1" == -* ]]; then
 fi
 host=$1
 : "${DOMAIN:?set DOMAIN (the site name, e.g. example.com)}"
-: "${EMAIL:?set EMAIL (Let\'s Encrypt writes there before a certificate expires)}"
+: "${EMAIL:?set EMAIL (the contact address of your Let\'s Encrypt account)}"
 ACME_SERVER=${ACME_SERVER:-https://acme-v02.api.letsencrypt.org/directory}
 SSH_PORT=${SSH_PORT:-22}
 SSH_KEY=${SSH_KEY:-$HOME/.ssh/id_ed25519.pub}
+CLOUDFLARE=${CLOUDFLARE:-no}
 [ -f "$SSH_KEY" ] || { echo "no public key at $SSH_KEY: set SSH_KEY" >&2; exit 2; }
 for command in ssh envsubst tar; do
   command -v "$command" >/dev/null || { echo "$command not found (apt-get install openssh-client gettext-base tar)" >&2; exit 2; }
@@ -48,7 +51,7 @@ mkdir -p "$staging/kit/nginx" "$staging/kit/remote"
 cp "$kit/backend.service" "$kit/backend-backup.service" "$kit/backend-backup.timer" \
   "$kit/remote/backup-database" "$staging/kit/"
 cp "$kit/remote/provision.sh" "$staging/kit/remote/"
-cp "$kit/nginx/backend-proxy.conf" "$staging/kit/nginx/"
+cp "$kit/nginx/backend-proxy.conf" "$kit/nginx/cloudflare-real-ip.conf" "$staging/kit/nginx/"
 cp "$SSH_KEY" "$staging/kit/authorized_keys"
 [ -n "${ACME_CA_BUNDLE:-}" ] && cp "$ACME_CA_BUNDLE" "$staging/kit/acme-ca.pem"
 # ANCHOR: render
@@ -72,8 +75,8 @@ trap "rm -rf \"\$dir\"" EXIT
 tar -x -C "$dir"
 session_port=${SSH_CONNECTION##* }
 sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-$sudo env DOMAIN="$1" EMAIL="$2" ACME_SERVER="$3" SSH_PORT="$4" SESSION_PORT="$session_port" \
+$sudo env DOMAIN="$1" EMAIL="$2" ACME_SERVER="$3" SSH_PORT="$4" CLOUDFLARE="$5" SESSION_PORT="$session_port" \
   bash "$dir/kit/remote/provision.sh"'
 tar -C "$staging" -c kit | ssh "$host" bash -c "$(printf '%q' "$remote")" provision \
-  "$(printf '%q' "$DOMAIN")" "$(printf '%q' "$EMAIL")" "$(printf '%q' "$ACME_SERVER")" "$SSH_PORT"
+  "$(printf '%q' "$DOMAIN")" "$(printf '%q' "$EMAIL")" "$(printf '%q' "$ACME_SERVER")" "$SSH_PORT" "$(printf '%q' "$CLOUDFLARE")"
 # ANCHOR_END: run

@@ -12,6 +12,7 @@ encryption modes. When the origin fails, it answers with Cloudflare's own
     curl --cacert edge-ca.crt --resolve demo.example.com:8443:127.0.0.1 \\
         https://demo.example.com:8443/
 
+# ANCHOR: codes
   code  Cloudflare's condition (its words, shortened)   this simulator, when
   520   "the origin server returns an empty, unknown,   the origin connected, then sent nothing,
         or unexpected response"                          no valid HTTP head, or reset
@@ -27,6 +28,7 @@ encryption modes. When the origin fails, it answers with Cloudflare's own
         origin web server failed" (Full, Full strict)   plain HTTP on 443, a close, no cipher
   526   "Cloudflare is unable to verify the SSL         the certificate does not verify (strict):
         certificate on your origin server" (strict)     expired, unknown CA, self-signed, wrong name
+# ANCHOR_END: codes
 
 Sources: https://developers.cloudflare.com/support/troubleshooting/http-status-codes/
 cloudflare-5xx-errors/error-520/ (and error-521/ ... error-526/). 520 and 524 were
@@ -251,6 +253,7 @@ class Visitor(socketserver.BaseRequestHandler):
         return code, f"{request['method']} {request['target']} answered by {where}"
 
 
+# ANCHOR: connect
 def connect(config, where):
     """A TCP connection to the origin, or the 52x that says why not."""
     try:
@@ -271,6 +274,7 @@ def connect(config, where):
         if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             raise EdgeError(523, f"no route to {where}: {e.strerror}") from None
         raise EdgeError(523, f"cannot reach {where}: {e}") from None
+# ANCHOR_END: connect
 
 
 def tls_handshake(config, raw, host, where):
@@ -286,6 +290,7 @@ def tls_handshake(config, raw, host, where):
         raise EdgeError(525, f"TLS handshake with {where} failed: {e}") from None
 
 
+# ANCHOR: origin_request
 def origin_request(request, ray, host):
     """The request as Cloudflare sends it on: the visitor's headers (Host and
     Content-Length kept), minus the hop-by-hop ones, plus the edge's own."""
@@ -305,6 +310,7 @@ def origin_request(request, ray, host):
     head = f"{request['method']} {request['target']} HTTP/1.1\r\n"
     head += "".join(f"{n}: {v}\r\n" for n, v in fields) + "\r\n"
     return head.encode("latin-1") + request["body"]
+# ANCHOR_END: origin_request
 
 
 def read_response(origin, method, where):

@@ -7,7 +7,7 @@
 # "changed" at all, and the last line counts them.
 #
 # Settings come from provision.sh, in the environment: DOMAIN, EMAIL,
-# ACME_SERVER, SSH_PORT, SESSION_PORT (the port this ssh session came in on)
+# ACME_SERVER, SSH_PORT, CLOUDFLARE, SESSION_PORT (the port this ssh session came in on)
 # and, in the kit: authorized_keys, the rendered nginx site, the units.
 set -euo pipefail
 kit=$(cd "$(dirname "$0")/.." && pwd)
@@ -171,6 +171,17 @@ if [ ! -f "$certificate" ]; then
 fi
 if install_file "$kit/nginx/backend.conf" "$site" 644; then
   reload_nginx
+fi
+# Behind Cloudflare: believe CF-Connecting-IP from Cloudflare's ranges.
+cloudflare_conf=/etc/nginx/conf.d/cloudflare-real-ip.conf
+if [ "${CLOUDFLARE:-no}" = yes ]; then
+  if install_file "$kit/nginx/cloudflare-real-ip.conf" "$cloudflare_conf" 644; then
+    reload_nginx
+  fi
+elif [ -f "$cloudflare_conf" ]; then
+  rm "$cloudflare_conf"
+  reload_nginx
+  changed "$cloudflare_conf removed (CLOUDFLARE=$CLOUDFLARE)"
 fi
 if systemctl is-enabled --quiet nginx && systemctl is-active --quiet nginx; then
   ok "nginx enabled and running"

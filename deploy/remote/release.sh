@@ -77,18 +77,23 @@ restart_into() {
 
 # ANCHOR: activate
 activate() {
-  local release=$1 previous
+  local release=$1 previous cursor
   [ -f "$base/releases/$release/backend" ] || { say "no release $release"; exit 1; }
   chmod 755 "$base/releases/$release/backend"
   previous=$(current_release)
+  # Where the journal stands now: if the release fails, what it printed
+  # (and only that) is shown.
+  cursor=$(journalctl -u backend -n 1 --show-cursor -o cat 2>/dev/null | sed -n 's/^-- cursor: //p' || true)
   say "switching $previous -> $release"
   if restart_into "$release"; then
     say "$release is live and healthy"
     prune "$release" "$previous"
     return 0
   fi
-  say "$release is NOT healthy; its last log lines:"
-  journalctl -u backend --no-pager -n 15 -o cat || true
+  say "$release is NOT healthy; what the service printed since the switch:"
+  journalctl _SYSTEMD_UNIT=backend.service ${cursor:+--after-cursor="$cursor"} --no-pager -o cat |
+    tail -n 15 | sed 's/^/  log: /' || true
+  say "and how it ended: $(systemctl show -p Result -p ExecMainStatus backend | paste -sd ' ' -)"
   # Kept for a look, under a name no rollback or prune takes for a release.
   mv "$base/releases/$release" "$base/releases/failed-$release"
   if [ "$previous" = none ]; then

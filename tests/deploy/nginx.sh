@@ -12,6 +12,8 @@
 # - a burst of logins gets 429s from `limit_req`;
 # - a client's own X-Real-IP is replaced by nginx's, so the access log names
 #   the real peer;
+# - with the Cloudflare block (cloudflare-real-ip.conf), CF-Connecting-IP is
+#   believed from Cloudflare's addresses only;
 # - testssl.sh finds no HIGH or CRITICAL issue.
 #
 #   tests/deploy/nginx.sh     # needs nginx, openssl, envsubst (gettext-base), testssl.sh, curl
@@ -70,7 +72,7 @@ mkdir -p "$nginx_prefix/sites" "$nginx_prefix/logs" "$work/acme/.well-known/acme
 # webroot, as www-data must on the VPS: the scratch folder is ours alone
 # (mktemp), so open the way to it (the secret file stays 0600).
 chmod 755 "$work"
-cp deploy/nginx/backend-proxy.conf "$nginx_prefix/sites/"
+cp deploy/nginx/backend-proxy.conf deploy/nginx/cloudflare-real-ip.conf "$nginx_prefix/sites/"
 # shellcheck disable=SC2016 # the names are for envsubst, not for the shell
 template_variables='${DOMAIN} ${HTTP_PORT} ${HTTPS_PORT} ${CERT_DIR} ${ACME_ROOT} ${BACKEND} ${SITE_DIR}'
 env DOMAIN=localhost HTTP_PORT="$http_port" HTTPS_PORT="$https_port" CERT_DIR="$certs" \
@@ -98,6 +100,7 @@ http {
     fastcgi_temp_path $nginx_prefix/fastcgi;
     uwsgi_temp_path $nginx_prefix/uwsgi;
     scgi_temp_path $nginx_prefix/scgi;
+    include $nginx_prefix/sites/cloudflare-real-ip.conf;
     include $nginx_prefix/sites/backend.conf;
 }
 CONF
@@ -160,12 +163,33 @@ limited=$(grep -c '^429$' <<<"$codes" || true)
 [ "$limited" -ge 5 ] || fail "20 logins at once, $limited got 429: $(tr '\n' ' ' <<<"$codes")"
 echo "ok: a burst of logins is limited ($limited of 20 got 429)"
 
+# The metrics stay on the machine.
+code=$(https -o /dev/null -w '%{http_code}' "https://localhost:$https_port/metrics")
+[ "$code" = 404 ] || fail "/metrics through nginx: $code, not 404"
+echo "ok: /metrics is not served through nginx (404)"
+
 # Who the client is: a client's own X-Real-IP is replaced by nginx's.
 https -o /dev/null -H 'X-Real-IP: 203.0.113.9' "https://localhost:$https_port/health"
 sleep 0.3 # the access log is written every 20 ms
 line=$(grep 'path=/health' "$work/out" | tail -n 1)
 grep -q 'peer=127.0.0.1 ' <<<"$line" || fail "the access log believed the client: $line"
 echo "ok: a client cannot choose the address backend logs"
+
+# The Cloudflare block: CF-Connecting-IP is believed only from Cloudflare's
+# ranges. From 127.0.0.1 (not one of them) it is ignored...
+https -o /dev/null -H 'CF-Connecting-IP: 203.0.113.7' "https://localhost:$https_port/health"
+# ...and once 127.0.0.1 is trusted as if it were Cloudflare, believed.
+echo 'set_real_ip_from 127.0.0.1;' >>"$nginx_prefix/sites/cloudflare-real-ip.conf"
+nginx -t -q -p "$nginx_prefix" -c "$nginx_prefix/nginx.conf"
+nginx -s reload -p "$nginx_prefix" -c "$nginx_prefix/nginx.conf" 2>/dev/null
+sleep 0.5 # the new workers take over
+https -o /dev/null -H 'CF-Connecting-IP: 203.0.113.7' "https://localhost:$https_port/api/status"
+sleep 0.3 # the access log is written every 20 ms
+outside=$(grep 'path=/health ' "$work/out" | tail -n 1 || true)
+inside=$(grep 'path=/api/status ' "$work/out" | tail -n 1 || true)
+grep -q 'peer=127.0.0.1 ' <<<"$outside" || fail "CF-Connecting-IP believed from outside Cloudflare's ranges: $outside"
+grep -q 'peer=203.0.113.7 ' <<<"$inside" || fail "CF-Connecting-IP not believed from a trusted address: $inside"
+echo "ok: the Cloudflare block believes CF-Connecting-IP from Cloudflare's ranges only"
 
 # testssl.sh: no HIGH or CRITICAL finding.
 testssl --quiet --color 0 --add-ca "$certs/ca.crt" --severity HIGH --jsonfile "$work/testssl.json" \

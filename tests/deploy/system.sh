@@ -8,7 +8,7 @@
 #   2. provisioning works, turns root's ssh login off, and a second run
 #      changes nothing;
 #   3. a deploy serves HTTPS with pebble's certificate, HTTP redirects, and
-#      8080 cannot be reached;
+#      8080 cannot be reached; a renewal is served at once;
 #   4. sign-up, log in and "me" over TLS; the page in headless Chromium
 #      (screenshot in target/system-test/);
 #   5. kill -9 of the backend: systemd restarts it, no acknowledged user lost;
@@ -20,8 +20,8 @@
 #      reaches the backend as a request of its own;
 #  10. slowhttptest (slowloris, slow body, slow read) while the site answers;
 #  11. testssl.sh finds no HIGH or CRITICAL issue;
-#  12. the 521 lab: every fault, the code the edge shows, and the layer the
-#      doctor names (tests/deploy/lab-faults.sh).
+#  12. the 521 lab: every fault (deploy/lab/faults.sh), the code the edge
+#      shows, and the layer deploy/doctor.sh names.
 #
 #   sudo tests/deploy/system.sh         # root; the packages of VPS_PACKAGES installed
 #
@@ -60,6 +60,26 @@ expect_output() {
   fi
 }
 
+# run_as_reader NAME COMMAND...: runs COMMAND on the laptop, its output in
+# $SIM/NAME.log, and adds it to the transcript NAME (book/src/transcripts/
+# deploy/NAME.txt) as a reader would type it: the settings the test exports
+# for every command (ACME_SERVER, ACME_CA_BUNDLE: pebble) are left out, and
+# `DOMAIN=… EMAIL=…` is shown where the script reads them. Returns
+# COMMAND's status.
+run_as_reader() {
+  local name=$1 status=0 shown
+  shift
+  in_client "$@" >"$SIM/$name.log" 2>&1 || status=$?
+  shown="$*"
+  shown=${shown//"$SIM_HOME"/\~}
+  case "$shown" in
+    *deploy/provision.sh*) shown="DOMAIN=$DOMAIN EMAIL=$EMAIL ${shown#env }" ;;
+    *deploy/deploy.sh*) shown="DOMAIN=$DOMAIN ${shown#env }" ;;
+  esac
+  TRANSCRIPT_HOME=$SIM_HOME python3 tests/deploy/transcript.py add "$SIM/transcripts" "$name" "$shown" "$SIM/$name.log" "$status"
+  return "$status"
+}
+
 artifacts=$repo/target/system-test
 mkdir -p "$artifacts"
 step "build backend (release), as deploy.sh will"
@@ -76,9 +96,11 @@ pass "booted; pebble answers at $ACME_SERVER"
 step "1. the firewall guard"
 # SSH_PORT=2222, while sshd (and this session) use 22: enabling UFW would
 # lock us out. provision.sh must refuse, and leave UFW off.
+if run_as_reader provision-refused env SSH_PORT=2222 deploy/provision.sh root@vps; then
+  fail "provision.sh enabled UFW without a rule for this session's port"
+fi
 expect_output "provision.sh refuses to enable UFW that would lock the session out" \
-  'refusing to enable ufw: this session came in on port 22' \
-  in_client env SSH_PORT=2222 deploy/provision.sh root@vps
+  'refusing to enable ufw: this session came in on port 22' cat "$SIM/provision-refused.log"
 [ "$(on_vps ufw status)" = "Status: inactive" ] || fail "UFW is not inactive after the refusal"
 in_client ssh root@vps true || fail "a new ssh session fails after the refusal"
 pass "UFW still inactive, and a new ssh session still gets in"
@@ -86,11 +108,12 @@ on_vps ufw delete allow 2222/tcp >/dev/null
 
 # ---------------------------------------------------------------------------
 step "2. provisioning, twice"
-in_client deploy/provision.sh root@vps >"$SIM/provision-1.log" 2>&1 || { cat "$SIM/provision-1.log"; fail "provision.sh (first run)"; }
-grep -E '^(ok|changed|FAILED)' "$SIM/provision-1.log"
-grep -q 'certificate for demo.example.com issued' "$SIM/provision-1.log" || fail "no certificate issued"
-pass "first run: $(tail -n 1 "$SIM/provision-1.log")"
-if in_client ssh root@vps true 2>/dev/null; then fail "root can still log in over ssh"; fi
+run_as_reader provision-first deploy/provision.sh root@vps || { cat "$SIM/provision-first.log"; fail "provision.sh (first run)"; }
+grep -E '^(ok|changed|FAILED)' "$SIM/provision-first.log"
+grep -q 'certificate for demo.example.com issued' "$SIM/provision-first.log" || fail "no certificate issued"
+pass "first run: $(tail -n 1 "$SIM/provision-first.log")"
+if run_as_reader root-login ssh root@vps true; then fail "root can still log in over ssh"; fi
+grep -q 'Permission denied (publickey)' "$SIM/root-login.log" || fail "root's login failed, but not for want of permission"
 pass "root's ssh login is refused; deploy's works"
 # What a second run could change, before and after it.
 fingerprint() {
@@ -100,17 +123,21 @@ fingerprint() {
     sha256sum
 }
 before=$(fingerprint)
-in_client deploy/provision.sh vps >"$SIM/provision-2.log" 2>&1 || { cat "$SIM/provision-2.log"; fail "provision.sh (second run)"; }
-[ "$(tail -n 1 "$SIM/provision-2.log")" = "provisioned $DOMAIN: 0 changed" ] ||
-  { cat "$SIM/provision-2.log"; fail "the second run changed something"; }
+run_as_reader provision-again deploy/provision.sh vps || { cat "$SIM/provision-again.log"; fail "provision.sh (second run)"; }
+[ "$(tail -n 1 "$SIM/provision-again.log")" = "provisioned $DOMAIN: 0 changed" ] ||
+  { cat "$SIM/provision-again.log"; fail "the second run changed something"; }
 [ "$(fingerprint)" = "$before" ] || fail "the second run changed files, rules, the certificate or restarted nginx"
 pass "second run: 0 changed; files, rules, certificate and nginx untouched"
 
 # ---------------------------------------------------------------------------
 step "3. the first deploy"
-in_client env KEEP_RELEASES=3 deploy/deploy.sh vps >"$SIM/deploy-1.log" 2>&1 || { cat "$SIM/deploy-1.log"; fail "deploy.sh"; }
-cat "$SIM/deploy-1.log"
+run_as_reader deploy env KEEP_RELEASES=3 deploy/deploy.sh vps || { cat "$SIM/deploy.log"; fail "deploy.sh"; }
+cat "$SIM/deploy.log"
 first_release=$(on_vps basename "$(on_vps readlink /opt/backend/current)")
+run_as_reader unit-security ssh vps 'systemd-analyze security backend.service | tail -n 1' ||
+  fail "systemd-analyze security on the VPS"
+expect_output "systemd-analyze security on the VPS: 2.5 or lower" 'exposure level for backend.service: (0|1|2\.[0-5])' \
+  cat "$SIM/unit-security.log"
 expect_output "HTTPS /api/status with pebble's certificate" '"status":"ok"' site "https://$DOMAIN/api/status"
 expect_output "HTTP redirects to HTTPS" '^301 https://demo.example.com/api/status$' \
   site -o /dev/null -w '%{http_code} %{redirect_url}' "http://$DOMAIN/api/status"
@@ -118,6 +145,20 @@ expect_output "the certificate is pebble's, for $DOMAIN" 'issuer=.*[Pp]ebble' \
   in_client sh -c "openssl s_client -connect $VPS_IP:443 -servername $DOMAIN </dev/null 2>/dev/null | openssl x509 -noout -issuer"
 if in_client curl -sS --max-time 3 -o /dev/null "http://$VPS_IP:8080/" 2>/dev/null; then fail "port 8080 answers from outside"; fi
 pass "port 8080 cannot be reached from outside"
+
+served_serial() {
+  in_client sh -c "openssl s_client -connect $VPS_IP:443 -servername $DOMAIN </dev/null 2>/dev/null" |
+    openssl x509 -noout -serial
+}
+serial_before=$(served_serial)
+on_vps systemctl is-active --quiet certbot.timer || fail "certbot.timer is not active"
+# A renewal, forced (the certificate is far from expiry): certbot's deploy
+# hook must reload nginx, or nginx goes on serving the old certificate.
+in_client ssh vps sudo -n env REQUESTS_CA_BUNDLE=/etc/backend/acme-ca.pem \
+  certbot renew --force-renewal --no-random-sleep-on-renew >"$SIM/renew.log" 2>&1 || { cat "$SIM/renew.log"; fail "certbot renew"; }
+sleep 1
+[ "$(served_serial)" != "$serial_before" ] || fail "after a renewal nginx still serves the old certificate ($serial_before)"
+pass "certbot.timer is active; a renewal is served at once (the deploy hook reloaded nginx)"
 
 # ---------------------------------------------------------------------------
 step "4. the API over TLS, and the page in Chromium"
@@ -201,7 +242,8 @@ expect_output "the request begun before the restart is answered" '^HTTP/1.1 401'
 step "7. a broken release rolls back by itself; rollback by hand; pruning"
 printf '%s\n' '#!/bin/sh' 'echo "this release is broken" >&2' 'exit 1' >"$SIM/broken-backend"
 chmod +x "$SIM/broken-backend"
-if in_client env KEEP_RELEASES=3 BACKEND_BINARY="$SIM/broken-backend" HEALTH_TIMEOUT=8 deploy/deploy.sh vps >"$SIM/deploy-broken.log" 2>&1; then
+cp "$SIM/broken-backend" "$SIM_HOME/broken-backend"
+if run_as_reader deploy-broken env KEEP_RELEASES=3 BACKEND_BINARY="$SIM_HOME/broken-backend" HEALTH_TIMEOUT=8 deploy/deploy.sh vps; then
   cat "$SIM/deploy-broken.log"
   fail "deploy.sh of a broken release exited 0"
 fi
@@ -212,7 +254,7 @@ sleep 1 # release names carry the second they were made
 in_client env KEEP_RELEASES=3 deploy/deploy.sh vps >"$SIM/deploy-2.log" 2>&1 || { cat "$SIM/deploy-2.log"; fail "second deploy"; }
 second_release=$(on_vps basename "$(on_vps readlink /opt/backend/current)")
 [ "$second_release" != "$first_release" ] || fail "the second deploy did not switch"
-in_client deploy/deploy.sh rollback vps >"$SIM/rollback.log" 2>&1 || { cat "$SIM/rollback.log"; fail "deploy.sh rollback"; }
+run_as_reader rollback deploy/deploy.sh rollback vps || { cat "$SIM/rollback.log"; fail "deploy.sh rollback"; }
 cat "$SIM/rollback.log"
 # The broken release was set aside (failed-…): rollback goes to the first.
 current=$(on_vps basename "$(on_vps readlink /opt/backend/current)")
@@ -231,12 +273,12 @@ pass "$releases releases kept (KEEP_RELEASES=3)"
 
 # ---------------------------------------------------------------------------
 step "8. a backup, restored"
-in_client env BACKUP_TO="$SIM/backups" deploy/deploy.sh backup vps >"$SIM/backup.log" 2>&1 || { cat "$SIM/backup.log"; fail "deploy.sh backup"; }
+run_as_reader backup deploy/deploy.sh backup vps || { cat "$SIM/backup.log"; fail "deploy.sh backup"; }
 backup=$(sed -n 's/^backup: //p' "$SIM/backup.log")
 [ -s "$backup" ] || fail "no backup downloaded"
 pass "backup taken by backend-backup.service and downloaded: $(basename "$backup")"
 expect_output "a sign-up after the backup" '^201$' json -o /dev/null -w '%{http_code}' -d '{"username":"after-backup","password":"correct horse"}' "https://$DOMAIN/api/users"
-in_client deploy/deploy.sh restore vps "$backup" >"$SIM/restore.log" 2>&1 || { cat "$SIM/restore.log"; fail "deploy.sh restore"; }
+run_as_reader restore deploy/deploy.sh restore vps "$backup" || { cat "$SIM/restore.log"; fail "deploy.sh restore"; }
 cat "$SIM/restore.log"
 expect_output "alice logs in after the restore" '^200$' json -o /dev/null -w '%{http_code}' -d '{"username":"alice","password":"correct horse"}' "https://$DOMAIN/api/login"
 expect_output "the sign-up made after the backup is gone (the restore happened)" '^401$' json -o /dev/null -w '%{http_code}' -d '{"username":"after-backup","password":"correct horse"}' "https://$DOMAIN/api/login"
@@ -245,12 +287,17 @@ expect_output "the sign-up made after the backup is gone (the restore happened)"
 step "9. request smuggling: through nginx, and straight to the backend"
 tag=$RANDOM$RANDOM
 in_client python3 tests/deploy/probes.py smuggle "$VPS_IP" 443 "$DOMAIN" "$SIM/pebble-root.pem" "$tag" | tee "$SIM/smuggle.out"
-[ "$(grep -c 'HTTP/1.1 [45]0[01] ' "$SIM/smuggle.out")" = 7 ] || fail "nginx did not refuse every ambiguous request (400 or 501)"
+# refused_all FILE: every probe's first answer is 400 or 501, and nothing
+# on its connection came after (the honest request was never read).
+refused_all() {
+  [ "$(grep -cE '^[^:]+: HTTP/1\.1 (400|501) [^|]*$' "$1")" = 7 ]
+}
+refused_all "$SIM/smuggle.out" || fail "nginx did not refuse every ambiguous request (one 400 or 501, then nothing)"
 pass "nginx refused all 7 ambiguous requests"
 # The same requests, behind nginx's back: the backend must refuse them too,
 # so that the two parsers never take one request two ways.
 on_vps python3 "$repo/tests/deploy/probes.py" smuggle 127.0.0.1 8080 "$DOMAIN" plain "$tag-direct" | tee "$SIM/smuggle-direct.out"
-[ "$(grep -c 'HTTP/1.1 [45]0[01] ' "$SIM/smuggle-direct.out")" = 7 ] || fail "the backend did not refuse every ambiguous request (400 or 501)"
+refused_all "$SIM/smuggle-direct.out" || fail "the backend did not refuse every ambiguous request (one 400 or 501, then nothing)"
 pass "the backend refused all 7 too"
 sleep 0.5 # the access log is written every 20 ms
 # Had either parser taken a hidden request for a request of its own, the
@@ -299,5 +346,57 @@ for f in findings:
 [ -z "$bad" ] || { echo "$bad" >&2; fail "testssl.sh found HIGH or CRITICAL issues"; }
 cp "$SIM/testssl.json" "$artifacts/testssl.json"
 pass "testssl.sh: no HIGH or CRITICAL ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$SIM/testssl.json") findings checked)"
+
+# ---------------------------------------------------------------------------
+step "12. the 521 lab: each fault, the code the edge shows, the layer the doctor names"
+# Behind Cloudflare, provisioning adds nginx's real-IP block for its ranges.
+in_client env CLOUDFLARE=yes deploy/provision.sh vps >"$SIM/provision-cloudflare.log" 2>&1 ||
+  { cat "$SIM/provision-cloudflare.log"; fail "provision.sh with CLOUDFLARE=yes"; }
+grep -q '^changed  /etc/nginx/conf.d/cloudflare-real-ip.conf$' "$SIM/provision-cloudflare.log" ||
+  { cat "$SIM/provision-cloudflare.log"; fail "CLOUDFLARE=yes did not install the real-IP block"; }
+pass "CLOUDFLARE=yes: nginx's real-IP block for Cloudflare's ranges installed, and nginx took it"
+source deploy/lab/faults.sh
+lab_start_edge "$SIM/lab"
+# lab FUNCTION ARGS...: one of faults.sh's functions, run on the laptop.
+lab() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  in_client env LAB_HOST=vps LAB_EDGE="$CLIENT_IP" LAB_EDGE_CA="$LAB_EDGE_CA" DOMAIN="$DOMAIN" \
+    bash -c 'source deploy/lab/faults.sh; "$@"' lab "$@"
+}
+doctor() { in_client env DOMAIN="$DOMAIN" CA_FILE="$LAB_ORIGIN_CA" deploy/doctor.sh vps; }
+expect_output "through the edge, unbroken: 200" '^200 ' lab lab_visit /
+doctor >"$SIM/doctor.log" 2>&1 || { cat "$SIM/doctor.log"; fail "the doctor finds a broken layer before any fault"; }
+cat "$SIM/doctor.log"
+TRANSCRIPT_HOME=$SIM_HOME python3 tests/deploy/transcript.py add "$SIM/transcripts" doctor-healthy \
+  "deploy/doctor.sh vps" "$SIM/doctor.log"
+faults=$(lab_faults | awk -F'|' '{ gsub(/ /, "", $1); print $1 }')
+for fault in $faults; do
+  code=$(lab_field "$fault" 3)
+  layer=$(lab_field "$fault" 4)
+  lab lab_break "$fault" || fail "$fault: could not break it"
+  sleep 1 # nginx reloads and restarts settle
+  lab lab_visit / >"$SIM/visit.out" 2>&1 || true
+  [ "$(cut -d' ' -f1 "$SIM/visit.out")" = "$code" ] ||
+    { cat "$SIM/visit.out"; tail -n 3 "$SIM/lab/edge.log"; fail "$fault: the edge showed $(cat "$SIM/visit.out"), not $code"; }
+  doctor >"$SIM/doctor-$fault.log" 2>&1 && { cat "$SIM/doctor-$fault.log"; fail "$fault: the doctor found nothing wrong"; }
+  grep -q "^BROKEN  $layer:" "$SIM/doctor-$fault.log" ||
+    { cat "$SIM/doctor-$fault.log"; fail "$fault: the doctor did not name the layer '$layer'"; }
+  # The transcript the chapter shows: the visit, then the doctor.
+  cp "$SIM/visit.out" "$SIM/lab-visit.log"
+  TRANSCRIPT_HOME=$SIM_HOME python3 tests/deploy/transcript.py add "$SIM/transcripts" "lab-$fault" \
+    "lab_visit /" "$SIM/lab-visit.log"
+  TRANSCRIPT_HOME=$SIM_HOME python3 tests/deploy/transcript.py add "$SIM/transcripts" "lab-$fault" \
+    "deploy/doctor.sh vps" "$SIM/doctor-$fault.log" 1
+  lab lab_fix "$fault" || fail "$fault: could not fix it"
+  sleep 1
+  expect_output "$fault: edge $code, doctor: $(grep -m1 '^BROKEN' "$SIM/doctor-$fault.log" | sed 's/^BROKEN *//'); fixed: 200 again" \
+    '^200 ' lab lab_visit /
+done
+doctor >"$SIM/doctor.log" 2>&1 || { cat "$SIM/doctor.log"; fail "a layer is still broken after the faults were fixed"; }
+pass "after every fix, the doctor finds every layer answering"
+
+step "the book's Part II transcripts (book/src/transcripts/deploy/)"
+python3 tests/deploy/transcript.py finish "$SIM/transcripts" "$repo/book/src/transcripts/deploy" ||
+  fail "the transcripts differ from the book's"
 
 step "done: every check passed in $((SECONDS - started)) s"
