@@ -84,11 +84,26 @@ resolved=$(getent ahostsv4 "$DOMAIN" | awk '{ print $1 }' | sort -u | paste -sd 
 if [ -z "$resolved" ]; then
   broken dns "$DOMAIN does not resolve" "add an A record for $DOMAIN pointing at $address, at your DNS provider"
 fi
-if ! grep -qw -- "$address" <<<"$resolved"; then
+# behind_cloudflare IP...: are they all in Cloudflare's published ranges
+# (the ones nginx/cloudflare-real-ip.conf lists)?
+behind_cloudflare() {
+  python3 - "$repo/deploy/nginx/cloudflare-real-ip.conf" "$@" <<'PYTHON'
+import ipaddress, re, sys
+ranges = [ipaddress.ip_network(r) for r in re.findall(r"^set_real_ip_from (\S+);", open(sys.argv[1]).read(), re.M)]
+sys.exit(0 if all(any(ipaddress.ip_address(ip) in r for r in ranges) for ip in sys.argv[2:]) else 1)
+PYTHON
+}
+if grep -qw -- "$address" <<<"$resolved"; then
+  ok dns "$DOMAIN resolves to $address"
+elif read -ra ips <<<"$resolved" && behind_cloudflare "${ips[@]}"; then
+  # Proxied (the orange cloud): visitors reach Cloudflare, which connects
+  # to the origin. Whether Cloudflare's A record names $address, only its
+  # dashboard says; the checks go on against $address directly.
+  ok dns "$DOMAIN resolves to Cloudflare ($resolved): proxied; its A record in Cloudflare must say $address"
+else
   broken dns "$DOMAIN resolves to $resolved, not to the server ($address)" \
-    "behind Cloudflare (proxied) this is expected: then check the A record in Cloudflare's dashboard says $address; otherwise correct the A record"
+    "correct the A record at your DNS provider (or, if Cloudflare proxies it and this is one of its new ranges, update nginx/cloudflare-real-ip.conf)"
 fi
-ok dns "$DOMAIN resolves to $address"
 
 # 8. The certificate, as a visitor's browser sees it.
 ca=()

@@ -62,7 +62,7 @@ fi
 page=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "http://$addr/")
 if [ "$page" != 200 ]; then
   static_dir=$(setting STATIC_DIR)
-  find "$static_dir" -maxdepth 1 2>&1 | head -n 5 | evidence
+  find "$static_dir/" -maxdepth 1 2>&1 | head -n 5 | evidence
   broken local "GET http://$addr/ answers $page: the page is not where STATIC_DIR=$static_dir says" \
     "STATIC_DIR must be an absolute path to the folder holding index.html (/opt/backend/current/frontend): check \`systemctl cat backend\` for a drop-in that changes it"
 fi

@@ -18,11 +18,13 @@ say() { printf 'deploy: %s\n' "$*"; }
 current_release() { basename "$(readlink "$base/current" 2>/dev/null || echo none)"; }
 
 # ANCHOR: switch
-# switch_to ID: points `current` at releases/ID in one step. `ln -sfn` alone
-# removes the old link and then makes the new one: for a moment there is no
-# `current`, and a restart in that moment fails. Making the new link under
-# another name and renaming it over the old one is atomic (rename(2)):
-# `current` is always the old release or the new one, never missing.
+# switch_to ID: points `current` at releases/ID in one step. POSIX describes
+# `ln -sf` as removing the old link, then making the new one: for a moment
+# there would be no `current`, and a restart in that moment would fail.
+# (GNU ln 9 happens to do better, but a script should not depend on which
+# ln it meets.) Making the new link under another name and renaming it over
+# the old one is atomic (rename(2)): `current` is always the old release or
+# the new one, never missing.
 switch_to() {
   ln -sfn "releases/$1" "$base/current.new"
   mv -T "$base/current.new" "$base/current"
@@ -151,13 +153,17 @@ restore() {
   sqlite3 "$backup" 'PRAGMA integrity_check' | grep -qx ok || { say "$backup is not a sound database"; exit 1; }
   kept=backend.sqlite3.before-restore-$(date -u +%Y%m%dT%H%M%SZ)
   systemctl stop backend
-  [ -f "$state/backend.sqlite3" ] && mv "$state/backend.sqlite3" "$state/$kept"
+  if [ -f "$state/backend.sqlite3" ]; then
+    mv "$state/backend.sqlite3" "$state/$kept"
+  else
+    kept=
+  fi
   rm -f "$state/backend.sqlite3-wal" "$state/backend.sqlite3-shm"
   install -m 600 "$backup" "$state/backend.sqlite3"
   chown --reference="$state" "$state/backend.sqlite3"
   systemctl start backend
   healthy "$(current_release)" || { say "not healthy after the restore: run deploy/doctor.sh"; exit 1; }
-  say "restored $(basename "$backup"); the old database is $state/$kept"
+  say "restored $(basename "$backup")${kept:+; the old database is $state/$kept}"
 }
 # ANCHOR_END: restore
 

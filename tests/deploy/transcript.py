@@ -34,6 +34,7 @@ DOCTOR_LOG = re.compile(r"^(\|\s+)log: .*\n(?:\|\s+log: .*\n)*", re.MULTILINE)
 RELEASE = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{12}(?:-dirty)?\b")
 REPLACEMENTS = [
     (re.compile(r"\b[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\b"), "<http date>"),
+    (re.compile(r"\b[A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4} GMT\b"), "<openssl date>"),
     (re.compile(r"\b\d{8}T\d{6}Z\b"), "<time>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}\b"), "<date>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "<clock>"),

@@ -17,11 +17,15 @@ fn transcripts_dir() -> PathBuf {
     repo_root().join("book/src/transcripts")
 }
 
-/// The transcripts in the book, as (stage name, path).
+/// The transcripts in the book, as (stage name, path). Only the folder's
+/// own files: its `deploy/` folder holds Part II's, which need a VPS and
+/// are written and checked by `tests/deploy/system.sh`.
 fn transcripts() -> Vec<(String, PathBuf)> {
-    files_under(&transcripts_dir())
+    let dir = transcripts_dir();
+    files_under(&dir)
         .expect("book/src/transcripts can be listed")
         .into_iter()
+        .filter(|path| path.parent() == Some(dir.as_path()))
         .filter(|path| path.extension().is_some_and(|extension| extension == "txt"))
         .map(|path| {
             let stage = path
