@@ -30,6 +30,9 @@ sim_enter "$@"
 source deploy/lab/faults.sh
 
 echo "lab: booting the VPS, provisioning it, deploying (about a minute)"
+# Setting up reads nothing from the terminal (ssh would take what you type
+# ahead): the shell at the end gets it all.
+exec 4<&0 </dev/null
 sim_start
 export DOMAIN EMAIL=ops@example.com ACME_SERVER ACME_CA_BUNDLE=$PEBBLE_CA
 cargo build --release --locked --quiet -p backend
@@ -49,5 +52,5 @@ echo "  lab_faults                       # what you can break"
 echo "  lab_break nginx-stopped; lab_visit /; deploy/doctor.sh vps; lab_fix nginx-stopped"
 echo "exit (or Ctrl-D) takes it all down."
 EOF
-in_client bash --rcfile "$SIM/lab/bashrc" -i || true
+in_client bash --rcfile "$SIM/lab/bashrc" -i <&4 || true
 echo "lab: taking it down"

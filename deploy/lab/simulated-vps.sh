@@ -248,7 +248,7 @@ sim_boot_vps() {
     *) echo "the VPS did not boot ($tries tries, state '$state'):" >&2; tail -n 30 "$SIM/vps-console.log" >&2; return 1 ;;
   esac
   for tries in $(seq 50); do
-    in_client ssh root@vps true 2>/dev/null && return
+    in_client ssh -n root@vps true 2>/dev/null && return
     sleep 0.2
   done
   echo "ssh to the VPS did not answer:" >&2
