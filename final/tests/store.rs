@@ -273,16 +273,25 @@ fn concurrent_sign_ups(backing: &Backing) {
                 .map(|thread| thread.join().expect("no panic"))
                 .collect()
         });
+        // One word per thread, for a message that fits on a screen.
+        let outcomes: Vec<String> = results
+            .iter()
+            .map(|result| match result {
+                Ok(user) => format!("won as user {}", user.id),
+                Err(StoreError::UsernameTaken) => "taken".to_string(),
+                Err(StoreError::Database(error)) => format!("database error: {error}"),
+            })
+            .collect();
         let winners: Vec<&User> = results
             .iter()
             .filter_map(|result| result.as_ref().ok())
             .collect();
-        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-        let refused = results
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        let refused = outcomes
             .iter()
-            .filter(|result| matches!(result, Err(StoreError::UsernameTaken)))
+            .filter(|outcome| *outcome == "taken")
             .count();
-        assert_eq!(refused, THREADS - 1, "round {round}: {results:?}");
+        assert_eq!(refused, THREADS - 1, "round {round}: {outcomes:?}");
         // What is stored is the winner's, and nobody else's.
         let stored = store.find_by_name(&racer).expect("read");
         assert_eq!(stored.as_ref(), Some(winners[0]), "round {round}");
