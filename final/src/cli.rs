@@ -43,6 +43,9 @@ With no argument it serves. Settings come from the environment:
   ADDR                      where to listen (127.0.0.1:8080)
   STATIC_DIR                the page's folder (this crate's frontend/)
   DATABASE_PATH             the SQLite file (data/backend.sqlite3)
+  DATABASE_URL              postgres://user:password@host:port/database: keep the
+                            users in PostgreSQL instead (a build with --features
+                            postgres only); shown with its password as ***
   JWT_SECRET_FILE           the token secret (or $CREDENTIALS_DIRECTORY/jwt-secret;
                             without either, a development secret beside the database)
   TRUSTED_PROXIES           proxies whose X-Real-IP is believed (none)

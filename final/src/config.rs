@@ -9,6 +9,7 @@
 //! Chapter 10 explains why the configuration is checked all at once.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -27,6 +28,10 @@ pub const DEFAULT_STATIC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/front
 /// to the folder the server is started from, so each checkout (and each
 /// test, which starts the server in a folder of its own) has its own.
 pub const DEFAULT_DATABASE_PATH: &str = "data/backend.sqlite3";
+
+/// Why a build without `--features postgres` refuses a `DATABASE_URL`.
+pub const BUILT_WITHOUT_POSTGRES: &str = "this backend was built without PostgreSQL \
+     (cargo build --features postgres); unset DATABASE_URL to use the SQLite file (DATABASE_PATH)";
 
 /// Where we listen unless `ADDR` says otherwise: loopback only, so a server
 /// started by hand is not reachable from the network by accident.
@@ -48,8 +53,13 @@ pub struct Config {
     /// The folder of static files (`STATIC_DIR`).
     pub static_dir: PathBuf,
     /// The SQLite database file (`DATABASE_PATH`). Its folder is created
-    /// if missing.
+    /// if missing. The development JWT secret lives beside it, even when
+    /// the users are in PostgreSQL.
     pub database_path: PathBuf,
+    /// A PostgreSQL server to keep the users in instead of the SQLite file
+    /// (`DATABASE_URL=postgres://user:password@host:port/database`), for a
+    /// binary built with `--features postgres`. Unset: SQLite.
+    pub database_url: Option<DatabaseUrl>,
     /// Event-loop threads (`EVENT_LOOPS`), which own every connection
     /// between them.
     pub event_loops: usize,
@@ -109,6 +119,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             static_dir: PathBuf::from(DEFAULT_STATIC_DIR),
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
+            database_url: None,
             event_loops: cores(),
             workers: default_workers(),
             max_connections: 16_384,
@@ -162,6 +173,9 @@ impl Config {
         }
         if let Some(path) = variable("DATABASE_PATH").filter(|path| !path.is_empty()) {
             config.database_path = PathBuf::from(path);
+        }
+        if let Some(url) = text("DATABASE_URL").filter(|url| !url.is_empty()) {
+            check(parse_database_url(&url).map(|url| config.database_url = Some(url)));
         }
         config.jwt_secret_file = variable("JWT_SECRET_FILE")
             .filter(|path| !path.is_empty())
@@ -219,9 +233,10 @@ impl Config {
 
     // ANCHOR: describe
     /// What is in effect, as `NAME=value` lines for the start-up log. Every
-    /// setting is here and none is secret (the JWT secret is not a setting,
-    /// only the file it is read from; [`crate::Server::open`] says only
-    /// where it came from).
+    /// setting is here and none is secret: the JWT secret is not a setting,
+    /// only the file it is read from ([`crate::Server::open`] says only
+    /// where it came from), and `DATABASE_URL` is shown without its
+    /// password ([`DatabaseUrl`]).
     pub fn describe(&self) -> Vec<String> {
         let proxies: Vec<String> = self.trusted_proxies.iter().map(IpAddr::to_string).collect();
         let seconds = |duration: Duration| duration.as_secs_f64().to_string();
@@ -230,6 +245,13 @@ impl Config {
             format!("TRUSTED_PROXIES={}", proxies.join(",")),
             format!("STATIC_DIR={}", self.static_dir.display()),
             format!("DATABASE_PATH={}", self.database_path.display()),
+            format!(
+                "DATABASE_URL={}",
+                self.database_url
+                    .as_ref()
+                    .map(DatabaseUrl::to_string)
+                    .unwrap_or_default()
+            ),
             format!("EVENT_LOOPS={}", self.event_loops),
             format!("WORKERS={}", self.workers),
             format!("MAX_CONNECTIONS={}", self.max_connections),
@@ -258,6 +280,92 @@ impl Default for Config {
         Config::new()
     }
 }
+
+// ANCHOR: database_url
+/// `DATABASE_URL`, which holds a password: `Display` and `Debug` show it
+/// with the password replaced by `***` ([`redact_url`]), so that no log
+/// line, message or `{:?}` of a [`Config`] can print it. Only
+/// [`DatabaseUrl::reveal`] gives the URL as it was set, for the driver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL as it was set, password included: for the database driver,
+    /// never for a log.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_tuple("DatabaseUrl")
+            .field(&redact_url(&self.0))
+            .finish()
+    }
+}
+
+/// `DATABASE_URL`: a `postgres://` or `postgresql://` URL, which the
+/// driver can read, if PostgreSQL is built in. Every message shows the URL
+/// without its password.
+fn parse_database_url(text: &str) -> Result<DatabaseUrl, String> {
+    let url = DatabaseUrl(text.trim().to_string());
+    if !["postgres://", "postgresql://"]
+        .iter()
+        .any(|scheme| url.0.starts_with(scheme))
+    {
+        return Err(format!(
+            "DATABASE_URL={url}: expected postgres://user:password@host:port/database \
+             (unset, the users are in the SQLite file DATABASE_PATH)"
+        ));
+    }
+    #[cfg(feature = "postgres")]
+    {
+        crate::store::postgres::check_url(url.reveal())
+            .map_err(|problem| format!("DATABASE_URL={url}: {problem}"))?;
+        Ok(url)
+    }
+    #[cfg(not(feature = "postgres"))]
+    Err(format!("DATABASE_URL={url}: {BUILT_WITHOUT_POSTGRES}"))
+}
+
+/// `url` with its password replaced by `***`: the one after the user's
+/// name (`postgres://alice:secret@host/db`) and any `password=` parameter.
+/// When in doubt it hides more, never less: everything between the user's
+/// name and the *last* `@` (a password may hold an `@` its owner forgot to
+/// encode as `%40`), and the whole of anything that is not a URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_string();
+    };
+    let rest = match rest.rsplit_once('@') {
+        Some((credentials, server)) if credentials.contains(':') => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{user}:***@{server}")
+        }
+        _ => rest.to_string(),
+    };
+    // `?password=…&…`, in any case: each `password=` up to the next `&`.
+    let mut redacted = format!("{scheme}://");
+    let mut remaining = rest.as_str();
+    while let Some(at) = remaining.to_ascii_lowercase().find("password=") {
+        let value_start = at + "password=".len();
+        redacted.push_str(&remaining[..value_start]);
+        redacted.push_str("***");
+        remaining = &remaining[value_start..];
+        remaining = &remaining[remaining.find('&').unwrap_or(remaining.len())..];
+    }
+    redacted.push_str(remaining);
+    redacted
+}
+// ANCHOR_END: database_url
 
 /// A path for [`Config::describe`], or nothing if unset.
 fn optional_path(path: &Option<PathBuf>) -> String {
@@ -378,6 +486,7 @@ mod tests {
                 ],
                 static_dir: PathBuf::from("/srv/www"),
                 database_path: PathBuf::from("/var/lib/backend/users.sqlite3"),
+                database_url: None,
                 event_loops: 2,
                 workers: 3,
                 max_connections: 7,
@@ -456,6 +565,91 @@ mod tests {
                 .map(|(_, value)| OsString::from(value))
         });
         assert_eq!(again, Ok(config));
-        assert_eq!(lines.len(), 16);
+        assert_eq!(lines.len(), 17);
+    }
+
+    #[test]
+    fn passwords_in_a_database_url_are_redacted_and_nothing_else_is() {
+        for (url, shown) in [
+            (
+                "postgres://backend:s3cret@127.0.0.1:5432/backend",
+                "postgres://backend:***@127.0.0.1:5432/backend",
+            ),
+            // An `@` in the password, not encoded: hide up to the last one.
+            (
+                "postgresql://backend:p@ss/w?rd@db.internal/backend",
+                "postgresql://backend:***@db.internal/backend",
+            ),
+            (
+                "postgres://db.internal/backend?user=backend&password=s3cret&sslmode=disable",
+                "postgres://db.internal/backend?user=backend&password=***&sslmode=disable",
+            ),
+            (
+                "postgres://backend:s3cret@db/backend?Password=s3cret",
+                "postgres://backend:***@db/backend?Password=***",
+            ),
+            (
+                "postgres://backend@127.0.0.1/backend",
+                "postgres://backend@127.0.0.1/backend",
+            ),
+            ("host=db password=s3cret", "***"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_database_url_that_is_not_postgres_is_refused_without_its_password() {
+        for url in [
+            "mysql://backend:s3cret@db/backend",
+            "host=db password=s3cret",
+        ] {
+            let problems = config_from(&[("DATABASE_URL", url)]).expect_err(url);
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("expected postgres://"), "{problems:?}");
+            assert!(!problems[0].contains("s3cret"), "{problems:?}");
+        }
+        assert_eq!(config_from(&[("DATABASE_URL", "")]), Ok(Config::new()));
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn without_postgres_built_in_a_postgres_url_is_refused_without_its_password() {
+        for url in [
+            "postgres://backend:s3cret@127.0.0.1/backend",
+            "postgresql://backend:s3cret@127.0.0.1/backend",
+        ] {
+            let problems = config_from(&[("DATABASE_URL", url)]).expect_err(url);
+            assert_eq!(
+                problems,
+                [format!(
+                    "DATABASE_URL={}: {BUILT_WITHOUT_POSTGRES}",
+                    url.replace("s3cret", "***")
+                )]
+            );
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn with_postgres_built_in_a_postgres_url_is_used_and_never_shown_with_its_password() {
+        let url = "postgres://backend:s3cret@127.0.0.1:5432/backend";
+        let config = config_from(&[("DATABASE_URL", url)]).expect("a valid URL");
+        let database_url = config.database_url.as_ref().expect("set");
+        assert_eq!(database_url.reveal(), url);
+        let described = config.describe().join("\n");
+        assert!(
+            described.contains("DATABASE_URL=postgres://backend:***@127.0.0.1:5432/backend"),
+            "{described}"
+        );
+        for shown in [described, format!("{config:?}"), database_url.to_string()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+        }
+        // A URL the driver cannot read is a configuration problem, found
+        // before anything starts.
+        let problems = config_from(&[("DATABASE_URL", "postgres://backend:s3cret@db:port/x")])
+            .expect_err("a port must be a number");
+        assert!(problems[0].contains("port"), "{problems:?}");
+        assert!(!problems[0].contains("s3cret"), "{problems:?}");
     }
 }

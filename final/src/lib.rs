@@ -1,7 +1,8 @@
 //! `backend`: the server of *From Socket to Ship*, as a product: an HTTP/1.1
-//! server on an event loop (`mio`), with a JSON API, users in SQLite,
-//! argon2id password hashes and JWT logins, and a page at `/`. Its modules
-//! each own one concern (chapter 12 explains the layout):
+//! server on an event loop (`mio`), with a JSON API, users in SQLite (or
+//! PostgreSQL, with `--features postgres`), argon2id password hashes and
+//! JWT logins, and a page at `/`. Its modules each own one concern
+//! (chapter 12 explains the layout):
 //!
 //! - [`cli`] and [`config`]: the command line, and every setting, from the
 //!   environment, checked at once;
@@ -52,7 +53,6 @@ use pool::ThreadPool;
 pub use router::App;
 use secret::{load_secret, SecretSource};
 pub use shutdown::Shutdown;
-use store::UserStore;
 use tokens::Tokens;
 
 // ANCHOR: version
@@ -156,8 +156,7 @@ impl Server {
                 }
             })
             .map_err(|error| RunError::StaticDir(config.static_dir.clone(), error))?;
-        let users =
-            UserStore::open(&config.database_path, config.workers).map_err(RunError::Database)?;
+        let users = store::open(&config).map_err(RunError::Database)?;
         // After the database: the development secret lives in its folder.
         let tokens = load_tokens(&config)?;
         let pool = ThreadPool::new(config.workers);

@@ -19,7 +19,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::passwords::Passwords;
 use crate::pool::QueueDepth;
 use crate::static_files::serve_static;
-use crate::store::UserStore;
+use crate::store::Store;
 use crate::tokens::Tokens;
 
 /// Every method some route of ours answers, for `OPTIONS *`.
@@ -58,7 +58,9 @@ pub struct App {
     /// The static root, absolute and without symlinks (see
     /// [`crate::Server::open`]).
     pub static_root: PathBuf,
-    pub users: UserStore,
+    /// The users: SQLite or PostgreSQL, whichever the configuration named
+    /// (see [`crate::store::open`]).
+    pub users: Box<dyn Store>,
     pub passwords: Passwords,
     pub tokens: Tokens,
     /// The request counters, for `/metrics`.

@@ -28,7 +28,13 @@ fn help_lists_the_flags_and_settings_and_exits_0() {
     let output = run_binary(&["--help"], &[]);
     assert!(output.status.success());
     let usage = String::from_utf8_lossy(&output.stdout);
-    for word in ["--check-config", "--version", "ADDR", "JWT_SECRET_FILE"] {
+    for word in [
+        "--check-config",
+        "--version",
+        "ADDR",
+        "JWT_SECRET_FILE",
+        "DATABASE_URL",
+    ] {
         assert!(usage.contains(word), "{word} missing from:\n{usage}");
     }
 }
@@ -89,6 +95,32 @@ fn check_config_reports_every_problem_with_status_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr)
         .contains("configuration: STATIC_DIR=/nonexistent: not a directory"),);
+}
+
+#[test]
+fn the_default_build_refuses_a_postgres_url_with_status_2_without_showing_its_password() {
+    // `wire::binary_path` builds the binary with default features: no
+    // PostgreSQL, whatever features this test was built with.
+    for command in [&["--check-config"][..], &[]] {
+        let output = run_binary(
+            command,
+            &[(
+                "DATABASE_URL",
+                "postgres://backend:s3cret@127.0.0.1/backend",
+            )],
+        );
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        assert!(output.stdout.is_empty(), "it never said it was listening");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(
+                "configuration: DATABASE_URL=postgres://backend:***@127.0.0.1/backend: \
+                 this backend was built without PostgreSQL (cargo build --features postgres)"
+            ),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("s3cret"), "{stderr}");
+    }
 }
 
 // ANCHOR: fresh_start

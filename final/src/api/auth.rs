@@ -11,7 +11,7 @@ use crate::http::Response;
 use crate::http::Status;
 use crate::passwords::Busy;
 use crate::router::App;
-use crate::store::User;
+use crate::store::{User, Username};
 use crate::tokens::{presented_token, Presented};
 
 /// The challenge of a `401` when no token was sent: "this API wants a
@@ -44,8 +44,8 @@ pub fn log_in(request: &Request, app: &App) -> Result<Response, ApiError> {
     let credentials: Credentials = read_json(request)?;
     let username = credentials
         .username
-        .ok_or_else(|| ApiError::invalid("username", "username is required"))?
-        .to_ascii_lowercase();
+        .ok_or_else(|| ApiError::invalid("username", "username is required"))?;
+    let username = Username::fold(&username);
     let password = credentials
         .password
         .ok_or_else(|| ApiError::invalid("password", "password is required"))?;

@@ -16,7 +16,7 @@ use crate::http::Response;
 use crate::http::Status;
 use crate::passwords::HashError;
 use crate::router::App;
-use crate::store::{StoreError, User};
+use crate::store::{DatabaseError, StoreError, User, Username};
 
 /// Usernames: this many characters, at least and at most.
 pub const USERNAME_LENGTH: std::ops::RangeInclusive<usize> = 3..=32;
@@ -112,7 +112,7 @@ pub fn get_user(request: &Request, id: &str, app: &App) -> Result<Response, ApiE
 
 /// A `500` for a database failure. The details go to the log, for us; the
 /// client learns only that it was our fault.
-pub fn database_failed(error: &rusqlite::Error) -> ApiError {
+pub fn database_failed(error: &DatabaseError) -> ApiError {
     eprintln!("database error: {error}");
     ApiError::new(Status::InternalServerError, "database error")
 }
@@ -138,18 +138,17 @@ pub fn view(user: &User) -> UserView<'_> {
 /// `-`. `Alice` signs up as `alice`, and then `ALICE` is taken. ASCII only,
 /// so that no two different-looking names are the same to a human (`а`,
 /// Cyrillic, looks like `a`).
-fn valid_username(username: Option<String>) -> Result<String, ApiError> {
-    let username = username
-        .ok_or_else(|| ApiError::invalid("username", "username is required"))?
-        .to_ascii_lowercase();
+fn valid_username(username: Option<String>) -> Result<Username, ApiError> {
+    let username = username.ok_or_else(|| ApiError::invalid("username", "username is required"))?;
+    let username = Username::fold(&username);
     let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c);
-    if !username.chars().all(allowed) {
+    if !username.as_str().chars().all(allowed) {
         return Err(ApiError::invalid(
             "username",
             "username may contain only a-z, 0-9, '_', '.' and '-'",
         ));
     }
-    if !USERNAME_LENGTH.contains(&username.len()) {
+    if !USERNAME_LENGTH.contains(&username.as_str().len()) {
         return Err(ApiError::invalid(
             "username",
             "username must be 3 to 32 characters long",
@@ -177,10 +176,12 @@ mod tests {
     use super::*;
 
     fn username(text: &str) -> Result<String, Option<&'static str>> {
-        valid_username(Some(text.to_string())).map_err(|error| {
-            assert_eq!(error.status, Status::UnprocessableContent);
-            error.field
-        })
+        valid_username(Some(text.to_string()))
+            .map(|username| username.as_str().to_string())
+            .map_err(|error| {
+                assert_eq!(error.status, Status::UnprocessableContent);
+                error.field
+            })
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The SQLite database: how we open it ([`open`]) and how its schema is
-//! brought up to date at start ([`migrate`]). Chapter 8 explains both.
+//! The schema, as the list of steps that built it ([`MIGRATIONS`]), each
+//! written in both databases' SQL, side by side; and the SQLite side of it:
+//! how we open its file ([`open`]) and bring its schema up to date at start
+//! ([`migrate`]). Chapter 8 explains both. PostgreSQL runs the same steps
+//! (`postgres.rs`), from the same list.
 //!
 //! SQLite is a library, not a server: the database is one file (plus two
 //! helper files in WAL mode, `-wal` and `-shm`), and "connecting" opens it.
@@ -12,28 +15,62 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::DatabaseError;
+
 /// How long a connection waits for another one's write to finish before it
 /// gives up with "database is locked". SQLite lets one writer at a time;
 /// sign-ups are short, so a wait this long means something is very wrong.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 // ANCHOR: migrations
+/// One step of the schema, in the SQL of each database we support. Both
+/// are written here, next to each other, so that a step cannot be added to
+/// one database and forgotten in the other: there is only one list.
+pub struct Migration {
+    pub sqlite: &'static str,
+    /// Compiled only with `--features postgres`, so that the default binary
+    /// carries no SQL it never runs; written here all the same, next to
+    /// SQLite's, so that the two are reviewed and changed together.
+    #[cfg(feature = "postgres")]
+    pub postgres: &'static str,
+}
+
 /// The schema, as the list of steps that built it: step `n` takes a
-/// database from version `n` to `n + 1`. The version is kept in the
+/// database from version `n` to `n + 1`. SQLite keeps the version in the
 /// database file itself (`PRAGMA user_version`, a number SQLite stores in
-/// the file's header for the application to use). Steps are never edited
+/// the file's header for the application to use); PostgreSQL, which has no
+/// such number, in a one-row table (`postgres.rs`). Steps are never edited
 /// once released, only added: a database made by an older binary is
 /// brought up to date by running the steps it has not seen yet.
-pub const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[Migration] = &[
     // 1: the users. `username` is UNIQUE: the database itself refuses a
-    // second `alice`, however many sign-ups race. `STRICT` makes SQLite
-    // refuse a value of the wrong type instead of storing it anyway.
-    "CREATE TABLE users (
-        id            INTEGER PRIMARY KEY,
-        username      TEXT NOT NULL UNIQUE,
-        password_hash TEXT NOT NULL,
-        created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-    ) STRICT;",
+    // second `alice`, however many sign-ups race.
+    Migration {
+        // `STRICT` makes SQLite refuse a value of the wrong type instead of
+        // storing it anyway. An `INTEGER PRIMARY KEY` is the row's id:
+        // SQLite gives the next one (the largest so far, plus one).
+        sqlite: "CREATE TABLE users (
+            id            INTEGER PRIMARY KEY,
+            username      TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        ) STRICT;",
+        // The same table in PostgreSQL's words:
+        // - ids come from a sequence (an identity column), which PostgreSQL
+        //   does not roll back: a sign-up refused as a duplicate uses up an
+        //   id, so ids count up with gaps, where SQLite's have none;
+        // - `COLLATE "C"` compares names byte for byte, as SQLite does,
+        //   whatever language the server was set up for;
+        // - the time is a real timestamp; the store formats it as SQLite
+        //   stores it (RFC 3339, UTC, to the second) when it reads it.
+        #[cfg(feature = "postgres")]
+        postgres: "CREATE TABLE users (
+            id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            username      text COLLATE \"C\" NOT NULL UNIQUE,
+            password_hash text NOT NULL,
+            created_at    timestamptz NOT NULL DEFAULT now()
+        );",
+    },
 ];
 // ANCHOR_END: migrations
 
@@ -73,7 +110,7 @@ pub enum MigrationError {
         found: usize,
         known: usize,
     },
-    Sqlite(rusqlite::Error),
+    Database(DatabaseError),
 }
 
 impl fmt::Display for MigrationError {
@@ -84,14 +121,21 @@ impl fmt::Display for MigrationError {
                 "the database's schema is version {found}, newer than the {known} this program knows: \
                  was it made by a newer version?"
             ),
-            MigrationError::Sqlite(error) => write!(formatter, "{error}"),
+            MigrationError::Database(error) => write!(formatter, "{error}"),
         }
     }
 }
 
 impl From<rusqlite::Error> for MigrationError {
     fn from(error: rusqlite::Error) -> Self {
-        MigrationError::Sqlite(error)
+        MigrationError::Database(error.into())
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for MigrationError {
+    fn from(error: ::postgres::Error) -> Self {
+        MigrationError::Database(error.into())
     }
 }
 
@@ -110,21 +154,28 @@ pub fn migrate(connection: &mut Connection) -> Result<usize, MigrationError> {
         let version: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
         // SQLite keeps it as a signed 32-bit number; ours are never negative.
         let version = usize::try_from(version).unwrap_or(usize::MAX);
-        let Some(step) = MIGRATIONS.get(version) else {
-            if version > MIGRATIONS.len() {
-                return Err(MigrationError::TooNew {
-                    found: version,
-                    known: MIGRATIONS.len(),
-                });
-            }
+        let Some(step) = next_step(version)? else {
             return Ok(version);
         };
-        transaction.execute_batch(step)?;
+        transaction.execute_batch(step.sqlite)?;
         transaction.pragma_update(None, "user_version", version as i64 + 1)?;
         transaction.commit()?;
     }
 }
 // ANCHOR_END: migrate
+
+/// The step that takes a database at `version` further, or `None` when it
+/// is up to date; an error when it is at a version we do not know. Both
+/// databases' `migrate` ask this.
+pub fn next_step(version: usize) -> Result<Option<&'static Migration>, MigrationError> {
+    if version > MIGRATIONS.len() {
+        return Err(MigrationError::TooNew {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    Ok(MIGRATIONS.get(version))
+}
 
 #[cfg(test)]
 mod tests {

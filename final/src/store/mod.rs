@@ -1,21 +1,37 @@
-//! [`UserStore`]: the users, in SQLite: sign-ups, lookups by id and by
-//! name, and [`UserStore::ping`] for `/ready`. How the file is opened and
-//! its schema migrated is in `migrations.rs`.
+//! The users' store: [`Store`], what the API asks of a database (sign-ups,
+//! lookups by id and by name, and [`Store::ping`] for `/ready`), and
+//! [`open`], which opens the one the configuration names:
+//!
+//! - [`sqlite::SqliteStore`], the default: one file on this machine, no
+//!   server to run (chapter 8);
+//! - `postgres::PostgresStore`, built in with `--features postgres` and
+//!   chosen by `DATABASE_URL=postgres://…`: a database server that several
+//!   instances of the backend can share (chapter "Outgrowing one VPS").
+//!
+//! Both build the same schema from the same list of steps, written side by
+//! side in each one's SQL (`migrations.rs`), and both pass one suite of
+//! tests (`final/tests/store.rs`).
 //!
 //! Every query is parameterised: the SQL is a constant, and the values
-//! travel separately (`?1`, `?2`), so no username can ever be read as SQL.
-//! `x'); DROP TABLE users;--` is just an odd name (and fails validation in
-//! `api/users.rs` long before it gets here).
+//! travel separately (`?1` in SQLite, `$1` in PostgreSQL), so no username
+//! can ever be read as SQL. `x'); DROP TABLE users;--` is just an odd name
+//! (and fails validation in `api/users.rs` long before it gets here).
 
+use std::error::Error;
 use std::fmt;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::config::Config;
 
+mod idle;
 mod migrations;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod sqlite;
+
+/// The PostgreSQL driver itself, for tests that set a server up by hand
+/// (each test gets a schema of its own). The application never needs it.
+#[cfg(feature = "postgres")]
+pub use ::postgres as postgres_driver;
 
 // ANCHOR: user
 /// A user as we store it. Only the hash of the password, never the
@@ -28,7 +44,8 @@ pub struct User {
     pub username: String,
     /// A PHC string (`$argon2id$v=19$...`), see `passwords.rs`.
     pub password_hash: String,
-    /// RFC 3339 in UTC (`2026-12-01T16:48:28Z`), written by SQLite.
+    /// RFC 3339 in UTC, to the second (`2026-12-01T16:48:28Z`), written by
+    /// the database when the user signs up.
     pub created_at: String,
 }
 // ANCHOR_END: user
@@ -47,199 +64,164 @@ impl fmt::Debug for User {
     }
 }
 
+/// A username as every store keeps and compares it: case-folded (ASCII
+/// lowercase), so `Alice` and `alice` are one name.
+///
+/// [`Username::fold`] is the only way to make one, so no store can be
+/// handed `Alice` and `alice` as two different names: the folding happens
+/// once, here, and not in each store (where one of them could forget it).
+/// The stores then compare names byte for byte, which SQLite and
+/// PostgreSQL agree on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// `name`, case-folded. Only ASCII letters change: the API accepts no
+    /// other letters in a name (`api/users.rs`).
+    pub fn fold(name: &str) -> Username {
+        Username(name.to_ascii_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 // ANCHOR: store_error
 /// Why the store could not do what was asked.
 #[derive(Debug)]
 pub enum StoreError {
     /// The username belongs to someone already (`409 Conflict`).
     UsernameTaken,
-    /// The database failed: a full disk, a broken file (`500`).
-    Database(rusqlite::Error),
+    /// The database failed (`500`).
+    Database(DatabaseError),
 }
+
+/// The database failed: a full disk, a broken file, a server that does not
+/// answer. What exactly failed is for the log (`{}` prints it), never for
+/// the client. It holds the driver's own error, whichever driver it was.
+#[derive(Debug)]
+pub struct DatabaseError(Box<dyn Error + Send + Sync>);
 // ANCHOR_END: store_error
 
-// ANCHOR: store
-/// The users table, and a few open connections to it.
-///
-/// A SQLite connection must not be used by two threads at once, and opening
-/// one for every request would cost a file open and three pragmas each
-/// time. So workers borrow a connection from `idle` and put it back: at
-/// most one per worker is ever open, since a worker serves one request at a
-/// time, and we keep at most `max_idle` of them.
-pub struct UserStore {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-    max_idle: usize,
+impl DatabaseError {
+    /// A failure we found ourselves, not the driver: a value no schema of
+    /// ours could have stored, say.
+    pub fn other(message: impl Into<String>) -> DatabaseError {
+        DatabaseError(message.into().into())
+    }
 }
 
-impl UserStore {
-    /// Opens the database at `path` (creating its folder and the file,
-    /// readable only by us: it holds password hashes) and brings its schema
-    /// up to date.
-    /// Called by [`crate::Server::open`], before `main` says it is
-    /// listening, so a bad path or a database from a newer version stops
-    /// the start, not the first request.
-    pub fn open(path: &Path, max_idle: usize) -> Result<UserStore, String> {
-        if let Some(folder) = path
-            .parent()
-            .filter(|folder| !folder.as_os_str().is_empty())
-        {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(folder)
-                .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
-        }
-        create_private_file(path)
-            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
-        let mut connection = migrations::open(path).map_err(|error| error.to_string())?;
-        migrations::migrate(&mut connection).map_err(|error| error.to_string())?;
-        Ok(UserStore {
-            path: path.to_path_buf(),
-            idle: Mutex::new(vec![connection]),
-            max_idle,
-        })
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
     }
+}
 
-    /// Adds a user with the next id, unless the name is taken. `username`
-    /// must already be validated and lowercase.
+impl From<rusqlite::Error> for DatabaseError {
+    fn from(error: rusqlite::Error) -> Self {
+        DatabaseError(Box::new(error))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<::postgres::Error> for DatabaseError {
+    fn from(error: ::postgres::Error) -> Self {
+        DatabaseError(Box::new(error))
+    }
+}
+
+impl From<DatabaseError> for StoreError {
+    fn from(error: DatabaseError) -> Self {
+        StoreError::Database(error)
+    }
+}
+
+// ANCHOR: store_trait
+/// What the API needs from a database. Every method blocks until the
+/// database has answered, so it is only ever called on a pool worker,
+/// never on an event loop (`router::blocks` sends these requests there).
+///
+/// The server holds its store as a `Box<dyn Store>`, a trait object,
+/// rather than as a generic parameter or an enum:
+///
+/// - a type parameter (`App<S: Store>`) would spread through the router,
+///   the event loop and the server, for the sake of one field;
+/// - an enum would need a `match`, with a `#[cfg]` on an arm, in every
+///   method, and a new store would edit all of them;
+/// - the price of `dyn`, one indirect call per query, is nanoseconds next
+///   to a query's microseconds (SQLite) or a network round trip (PostgreSQL).
+///
+/// A `Box` and not an `Arc`: the whole `App` is already shared between
+/// threads behind one `Arc`. The trait is object-safe (no generic methods,
+/// nothing returns `Self`), and `Send + Sync` because every worker thread
+/// calls it at once.
+pub trait Store: Send + Sync {
+    /// Adds a user with a new id, unless the name is taken
+    /// ([`StoreError::UsernameTaken`]).
     ///
     /// There is no "is the name free?" query first: between that check and
     /// the insert, another sign-up could take the name. The `UNIQUE`
     /// constraint decides, atomically, inside the database.
-    pub fn insert(&self, username: &str, password_hash: &str) -> Result<User, StoreError> {
-        let inserted = self.with_connection(|connection| {
-            connection
-                .prepare_cached(
-                    "INSERT INTO users (username, password_hash) VALUES (?1, ?2)
-                     RETURNING id, created_at",
-                )?
-                .query_row(params![username, password_hash], |row| {
-                    Ok(User {
-                        id: row_id(row.get(0)?)?,
-                        username: username.to_string(),
-                        password_hash: password_hash.to_string(),
-                        created_at: row.get(1)?,
-                    })
-                })
-        });
-        inserted.map_err(|error| {
-            if is_unique_violation(&error) {
-                StoreError::UsernameTaken
-            } else {
-                StoreError::Database(error)
-            }
-        })
-    }
+    ///
+    /// When this returns `Ok`, the user is committed: a crash of this
+    /// process a moment later does not lose them.
+    fn insert(&self, username: &Username, password_hash: &str) -> Result<User, StoreError>;
 
     /// The user with this id, if there is one.
-    pub fn get(&self, id: u64) -> rusqlite::Result<Option<User>> {
-        // SQLite's integers are signed: an id beyond i64::MAX names nobody.
-        let Ok(id) = i64::try_from(id) else {
-            return Ok(None);
-        };
-        self.find(
-            "SELECT id, username, password_hash, created_at FROM users WHERE id = ?1",
-            id,
-        )
-    }
+    fn get(&self, id: u64) -> Result<Option<User>, DatabaseError>;
 
-    /// The user with this (lowercase) name, if there is one: for logins.
-    pub fn find_by_name(&self, username: &str) -> rusqlite::Result<Option<User>> {
-        self.find(
-            "SELECT id, username, password_hash, created_at FROM users WHERE username = ?1",
-            username,
-        )
-    }
+    /// The user with this name, if there is one: for logins.
+    fn find_by_name(&self, username: &Username) -> Result<Option<User>, DatabaseError>;
 
-    /// The one user that `query` (which selects the four columns of a
-    /// [`User`]) finds with `parameter`, if any.
-    fn find(&self, query: &str, parameter: impl rusqlite::ToSql) -> rusqlite::Result<Option<User>> {
-        self.with_connection(|connection| {
-            connection
-                .prepare_cached(query)?
-                .query_row(params![parameter], |row| {
-                    Ok(User {
-                        id: row_id(row.get(0)?)?,
-                        username: row.get(1)?,
-                        password_hash: row.get(2)?,
-                        created_at: row.get(3)?,
-                    })
-                })
-                .optional()
-        })
-    }
+    /// Does the database answer? For `/ready`: a query that touches the
+    /// users table but reads no row, on a pooled connection.
+    fn ping(&self) -> Result<(), DatabaseError>;
+}
+// ANCHOR_END: store_trait
 
-    // ANCHOR: ping
-    /// Does the database answer? A query that touches the users table but
-    /// reads no row (there is no user 0), on a pooled connection, for
-    /// `/ready`.
-    pub fn ping(&self) -> rusqlite::Result<()> {
-        self.with_connection(|connection| {
-            connection.query_row("SELECT count(*) FROM users WHERE id = 0", [], |_| Ok(()))
-        })
-    }
-    // ANCHOR_END: ping
-
-    /// Runs `work` on an idle connection (or a new one), then keeps the
-    /// connection for the next caller.
-    fn with_connection<T>(
-        &self,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        let idle = self.lock().pop();
-        let connection = match idle {
-            Some(connection) => connection,
-            None => migrations::open(&self.path)?,
-        };
-        let result = work(&connection);
-        let mut idle = self.lock();
-        if idle.len() < self.max_idle {
-            idle.push(connection);
-        }
-        result
-    }
-
-    /// Nothing panics while holding the lock, so even a poisoned lock holds
-    /// a usable list.
-    fn lock(&self) -> MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+// ANCHOR: open
+/// Opens the store the configuration names, and brings its schema up to
+/// date: PostgreSQL if `DATABASE_URL` is set, otherwise the SQLite file at
+/// `DATABASE_PATH`. Each keeps at most one idle connection per worker
+/// (`WORKERS`).
+///
+/// Called by [`crate::Server::open`], before `main` says it is listening,
+/// so a bad path, a server that does not answer, or a database from a
+/// newer version stops the start, not the first request.
+pub fn open(config: &Config) -> Result<Box<dyn Store>, String> {
+    match &config.database_url {
+        None => Ok(Box::new(sqlite::SqliteStore::open(
+            &config.database_path,
+            config.workers,
+        )?)),
+        #[cfg(feature = "postgres")]
+        Some(url) => Ok(Box::new(postgres::PostgresStore::open(
+            url,
+            config.workers,
+        )?)),
+        // `Config::from_variables` refuses such a URL already; this arm is
+        // for a `Config` built in code.
+        #[cfg(not(feature = "postgres"))]
+        Some(url) => Err(format!(
+            "DATABASE_URL={url}: {}",
+            crate::config::BUILT_WITHOUT_POSTGRES
+        )),
     }
 }
-// ANCHOR_END: store
+// ANCHOR_END: open
 
-/// An id as SQLite stores it (signed) to ours. `INTEGER PRIMARY KEY` ids
-/// start at 1 and count up; a negative one means a damaged file: an error,
-/// not a panic.
-fn row_id(id: i64) -> rusqlite::Result<u64> {
-    u64::try_from(id).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, id))
+/// An id as the databases store it (a signed 64-bit integer) to ours. Ids
+/// start at 1 and count up; a negative one means a damaged database: an
+/// error, not a panic.
+fn row_id(id: i64) -> Result<u64, DatabaseError> {
+    u64::try_from(id).map_err(|_| DatabaseError::other(format!("a user with the id {id}")))
 }
 
-/// Creates `path` as an empty file only we can read and write (mode 0600),
-/// unless it exists already. SQLite makes its `-wal` and `-shm` files with
-/// the database file's mode, so they are private too; without this, all
-/// three would get the default mode (often 0644: anyone on the machine could
-/// read the password hashes).
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(error) => Err(error),
-    }
-}
-
-/// Did this statement break a `UNIQUE` constraint?
-fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(
-        error,
-        rusqlite::Error::SqliteFailure(failure, _)
-            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-    )
+/// An id of ours as the databases store it: `None` for one beyond
+/// `i64::MAX`, which names nobody.
+fn stored_id(id: u64) -> Option<i64> {
+    i64::try_from(id).ok()
 }
 
 #[cfg(test)]
@@ -259,156 +241,20 @@ mod tests {
         assert!(!shown.contains("argon2id"), "{shown}");
     }
 
-    fn store_in(dir: &tempfile::TempDir) -> UserStore {
-        UserStore::open(&dir.path().join("data/users.sqlite3"), 2).expect("open the store")
+    #[test]
+    fn usernames_are_folded_to_ascii_lowercase() {
+        assert_eq!(Username::fold("Alice_1.X-y").as_str(), "alice_1.x-y");
+        // Only ASCII letters: `İ` (Turkish dotted capital I) is left as it
+        // is, so the fold can never make two different names one.
+        assert_eq!(Username::fold("İx").as_str(), "İx");
     }
 
     #[test]
-    fn users_get_ids_from_1_in_order_and_can_be_found_by_id() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        let alice = store.insert("alice", "hash-a").expect("new");
-        let bob = store.insert("bob", "hash-b").expect("new");
-        assert_eq!((alice.id, bob.id), (1, 2));
-        assert_eq!(store.get(1).expect("read"), Some(alice));
-        assert_eq!(store.get(2).expect("read"), Some(bob));
-        for nobody in [0, 3, i64::MAX as u64, u64::MAX] {
-            assert_eq!(store.get(nobody).expect("read"), None, "{nobody}");
-        }
-    }
-
-    #[test]
-    fn users_can_be_found_by_their_lowercase_name() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        let alice = store.insert("alice", "hash").expect("new");
-        assert_eq!(store.find_by_name("alice").expect("read"), Some(alice));
-        assert_eq!(store.find_by_name("bob").expect("read"), None);
-    }
-
-    #[test]
-    fn ping_answers_while_the_database_works_and_fails_when_it_does_not() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        assert!(store.ping().is_ok());
-        // Break it behind the store's back: the pooled connection goes on
-        // working, but the table it needs is gone.
-        let other = Connection::open(dir.path().join("data/users.sqlite3")).expect("open");
-        other.execute_batch("DROP TABLE users").expect("drop");
-        assert!(store.ping().is_err());
-    }
-
-    #[test]
-    fn a_failing_database_is_an_error_not_a_taken_name() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        let other = Connection::open(dir.path().join("data/users.sqlite3")).expect("open");
-        other.execute_batch("DROP TABLE users").expect("drop");
-        assert!(matches!(
-            store.insert("alice", "hash"),
-            Err(StoreError::Database(_))
-        ));
-    }
-
-    #[test]
-    fn at_most_max_idle_connections_are_kept() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = UserStore::open(&dir.path().join("users.sqlite3"), 1).expect("open");
-        // Two connections in use at once (the inner call finds none idle and
-        // opens one); afterwards only one is kept.
-        store
-            .with_connection(|_| store.with_connection(|_| Ok(())))
-            .expect("both work");
-        assert_eq!(store.lock().len(), 1);
-    }
-
-    #[test]
-    fn a_taken_username_is_refused() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        store.insert("alice", "hash").expect("new");
-        assert!(matches!(
-            store.insert("alice", "other"),
-            Err(StoreError::UsernameTaken)
-        ));
-        assert_eq!(
-            store.get(1).expect("read").map(|user| user.password_hash),
-            Some("hash".to_string())
-        );
-    }
-
-    #[test]
-    fn users_survive_closing_and_reopening_the_database() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let alice = store_in(&dir).insert("alice", "hash").expect("new");
-        // The first store is dropped: its connections are closed.
-        assert_eq!(store_in(&dir).get(alice.id).expect("read"), Some(alice));
-    }
-
-    #[test]
-    fn sql_in_a_username_is_stored_as_a_plain_string() {
-        // Validation would refuse this name; the store must be safe anyway.
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let store = store_in(&dir);
-        let name = "x'); DROP TABLE users;--";
-        let user = store.insert(name, "hash").expect("stored");
-        assert_eq!(
-            store.get(user.id).expect("read").map(|user| user.username),
-            Some(name.to_string())
-        );
-        // The table is still there, and still works.
-        assert_eq!(store.insert("bob", "hash").expect("new").id, 2);
-    }
-
-    #[test]
-    fn created_at_is_rfc3339_in_utc() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let user = store_in(&dir).insert("alice", "hash").expect("new");
-        let when = humantime::parse_rfc3339(&user.created_at).expect("RFC 3339");
-        let age = std::time::SystemTime::now()
-            .duration_since(when)
-            .unwrap_or_default();
-        assert!(age.as_secs() < 60, "{}", user.created_at);
-    }
-
-    #[test]
-    fn the_data_folder_is_created_readable_only_by_us() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        store_in(&dir);
-        let mode = std::fs::metadata(dir.path().join("data"))
-            .expect("the folder exists")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o700);
-    }
-
-    #[test]
-    fn the_database_and_its_wal_files_are_readable_only_by_us() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let path = dir.path().join("users.sqlite3");
-        let store = UserStore::open(&path, 1).expect("open");
-        store
-            .insert("alice", "hash")
-            .expect("a write makes the -wal file");
-        for name in ["users.sqlite3", "users.sqlite3-wal", "users.sqlite3-shm"] {
-            let mode = std::fs::metadata(dir.path().join(name))
-                .unwrap_or_else(|error| panic!("{name}: {error}"))
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600, "{name}");
-        }
-    }
-
-    #[test]
-    fn a_database_path_that_cannot_be_created_is_a_clear_error() {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let file = dir.path().join("a-file");
-        std::fs::write(&file, "").expect("write");
-        let error = UserStore::open(&file.join("users.sqlite3"), 1)
-            .err()
-            .expect("a file is not a folder");
-        assert!(error.contains("a-file"), "{error}");
+    fn ids_beyond_the_signed_range_name_nobody_and_negative_ones_are_errors() {
+        assert_eq!(stored_id(1), Some(1));
+        assert_eq!(stored_id(i64::MAX as u64), Some(i64::MAX));
+        assert_eq!(stored_id(i64::MAX as u64 + 1), None);
+        assert_eq!(row_id(7).ok(), Some(7));
+        assert!(row_id(-1).is_err());
     }
 }
