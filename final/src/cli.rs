@@ -15,6 +15,17 @@ pub enum Command {
     /// `--check-config`: check the settings, print what is in effect, open
     /// nothing, listen on nothing; exit 0 if they are valid, 2 if not.
     CheckConfig,
+    /// `--copy-users-to-postgres` (a build with `--features postgres`
+    /// only): copy every user from the SQLite file (`DATABASE_PATH`) into
+    /// the empty PostgreSQL database `DATABASE_URL` names, check the copy,
+    /// and exit: 0 if it is done and verified, 1 if not.
+    ///
+    /// The PostgreSQL URL comes from the environment, like every other
+    /// setting, and not from the command line: a command line is visible to
+    /// every user of the machine (`ps`, `/proc/PID/cmdline`), and this URL
+    /// holds a password.
+    #[cfg(feature = "postgres")]
+    CopyUsersToPostgres,
 }
 
 /// Reads the arguments after the program's name. An unknown argument is an
@@ -26,12 +37,28 @@ pub fn parse(arguments: &[String]) -> Result<Command, String> {
             "--help" | "-h" => Ok(Command::Help),
             "--version" | "-V" => Ok(Command::Version),
             "--check-config" => Ok(Command::CheckConfig),
+            #[cfg(feature = "postgres")]
+            "--copy-users-to-postgres" => Ok(Command::CopyUsersToPostgres),
             other => Err(format!("unknown argument {other:?}; see --help")),
         },
         _ => Err("at most one argument; see --help".to_string()),
     }
 }
 // ANCHOR_END: cli
+
+/// What `--help` prints after [`USAGE`] in a build with PostgreSQL.
+#[cfg(feature = "postgres")]
+pub const POSTGRES_USAGE: &str = "
+This build has PostgreSQL, and one more flag:
+  --copy-users-to-postgres
+                   copy every user (id, name, password hash, sign-up time)
+                   from the SQLite file DATABASE_PATH into the PostgreSQL
+                   database DATABASE_URL, whose users table must be empty;
+                   all or nothing, then read back and compared. Stop the
+                   service first, or copy from a backup of the file: a copy
+                   of a database in use misses whoever signs up meanwhile.
+                   Exit 0: copied and verified; 1: not (see the message).
+";
 
 /// What `--help` prints.
 pub const USAGE: &str = "\
@@ -80,6 +107,14 @@ mod tests {
         assert_eq!(parse_words(&["--check-config"]), Ok(Command::CheckConfig));
         assert!(parse_words(&["--chek-config"]).is_err());
         assert!(parse_words(&["--help", "--version"]).is_err());
+        // Only a build with PostgreSQL knows it.
+        #[cfg(feature = "postgres")]
+        assert_eq!(
+            parse_words(&["--copy-users-to-postgres"]),
+            Ok(Command::CopyUsersToPostgres)
+        );
+        #[cfg(not(feature = "postgres"))]
+        assert!(parse_words(&["--copy-users-to-postgres"]).is_err());
     }
 
     #[test]

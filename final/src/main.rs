@@ -31,6 +31,8 @@ fn main() {
     match command {
         Command::Help => {
             print!("{}", cli::USAGE);
+            #[cfg(feature = "postgres")]
+            print!("{}", cli::POSTGRES_USAGE);
             return;
         }
         Command::Version => {
@@ -38,6 +40,8 @@ fn main() {
             return;
         }
         Command::CheckConfig | Command::Serve => {}
+        #[cfg(feature = "postgres")]
+        Command::CopyUsersToPostgres => {}
     }
     // Everything we are told from outside is checked before anything else
     // happens, and every problem is reported, one line each.
@@ -60,6 +64,10 @@ fn main() {
         eprintln!("config: valid");
         return;
     }
+    #[cfg(feature = "postgres")]
+    if command == Command::CopyUsersToPostgres {
+        copy_users_to_postgres(&config);
+    }
     make_room_for_connections(config.max_connections);
     let listener = TcpListener::bind(config.addr)
         .unwrap_or_else(|error| fail(1, &format!("cannot listen on {}", config.addr), error));
@@ -80,6 +88,26 @@ fn main() {
             eprintln!("drain timeout: exiting with open connections: {open_connections}")
         }
         Err(error) => fail(error.exit_status(), "server stopped", &error),
+    }
+}
+
+/// `--copy-users-to-postgres`: copies, says how it went, and exits (0 when
+/// the copy is verified, 1 when it is not). Every message shows the
+/// PostgreSQL URL with its password as `***`.
+#[cfg(feature = "postgres")]
+fn copy_users_to_postgres(config: &Config) -> ! {
+    let Some(url) = &config.database_url else {
+        refuse_configuration(&[
+            "--copy-users-to-postgres needs DATABASE_URL: the PostgreSQL database to copy into"
+                .to_string(),
+        ]);
+    };
+    match backend::store::copy::copy_users(&config.database_path, url) {
+        Ok(copied) => {
+            println!("copied {copied} users; verified");
+            process::exit(0);
+        }
+        Err(problem) => fail(1, "cannot copy the users", problem),
     }
 }
 

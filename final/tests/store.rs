@@ -77,6 +77,14 @@ fn main() {
             }));
         }
     }
+    // The copy from SQLite to PostgreSQL: one pair of stores per case.
+    #[cfg(feature = "postgres")]
+    for &(name, case) in copy::CASES {
+        trials.push(Trial::test(format!("copy::{name}"), move || {
+            case();
+            Ok(())
+        }));
+    }
     libtest_mimic::run(&arguments, trials).exit();
 }
 
@@ -516,3 +524,259 @@ mod postgres {
             .unwrap_or_else(|error| panic!("connect to {TEST_DATABASE_URL}: {error}"))
     }
 }
+
+// ANCHOR: copy
+/// `backend --copy-users-to-postgres` (`store/copy.rs`), from an SQLite
+/// file to an empty PostgreSQL schema, each case with a fresh pair.
+#[cfg(feature = "postgres")]
+mod copy {
+    use super::*;
+    use backend::passwords::Passwords;
+    use backend::store::postgres::PostgresStore;
+    use backend::tokens::Tokens;
+
+    type CopyCase = fn();
+
+    pub const CASES: &[(&str, CopyCase)] = &[
+        (
+            "every_user_is_copied_exactly_and_new_sign_ups_get_new_ids",
+            every_user_is_copied_exactly,
+        ),
+        (
+            "a_second_copy_into_a_table_with_users_is_refused_and_changes_nothing",
+            a_second_copy_is_refused,
+        ),
+        (
+            "a_user_postgresql_cannot_hold_rolls_the_whole_copy_back",
+            all_or_nothing,
+        ),
+        (
+            "an_sqlite_file_at_another_schema_version_or_none_is_refused",
+            other_schema_versions,
+        ),
+    ];
+
+    /// The names a copy could get wrong: quotes, SQL, a backslash, letters
+    /// beyond ASCII (which the fold leaves alone), a wildcard of `LIKE`, a
+    /// long one.
+    const TRICKY_NAMES: &[&str] = &[
+        "alice",
+        "x'); drop table users;--",
+        "o'brien",
+        "back\\slash\"quote",
+        "İx",
+        "名前",
+        "100%_sure",
+    ];
+
+    const PASSWORD: &str = "correct horse";
+
+    struct Pair {
+        sqlite: Backing,
+        postgres: Backing,
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            Pair {
+                sqlite: Backing::new(Kind::Sqlite),
+                postgres: Backing::new(Kind::Postgres),
+            }
+        }
+
+        /// The configuration the binary would read: both stores named.
+        fn config(&self) -> Config {
+            let variables = [self.sqlite.variable(), self.postgres.variable()];
+            Config::from_variables(|wanted| {
+                variables
+                    .iter()
+                    .find(|(name, _)| *name == wanted)
+                    .map(|(_, value)| value.clone())
+            })
+            .expect("a valid configuration")
+        }
+
+        fn copy(&self) -> Result<usize, String> {
+            let config = self.config();
+            store::copy::copy_users(
+                &config.database_path,
+                config.database_url.as_ref().expect("DATABASE_URL is set"),
+            )
+        }
+
+        /// The PostgreSQL store itself, for what only it has (a count).
+        fn postgres_store(&self) -> PostgresStore {
+            let config = self.config();
+            PostgresStore::open(config.database_url.as_ref().expect("set"), 1)
+                .expect("open PostgreSQL")
+        }
+
+        /// The SQLite file, behind the store's back.
+        fn sqlite_file(&self) -> rusqlite::Connection {
+            let (_, path) = self.sqlite.variable();
+            rusqlite::Connection::open(path).expect("open the SQLite file")
+        }
+
+        /// Signs up every tricky name in SQLite, two with hashes as real
+        /// sign-ups make them (argon2id), and returns the users as SQLite
+        /// has them. One is given an old sign-up time (a copy that let
+        /// PostgreSQL write `now()` would show), and one is deleted, so the
+        /// ids have a gap (a copy that numbered users afresh would show).
+        fn fill_sqlite(&self, passwords: &Passwords) -> Vec<User> {
+            let sqlite = self.sqlite.open();
+            let mut users: Vec<User> = TRICKY_NAMES
+                .iter()
+                .enumerate()
+                .map(|(n, text)| {
+                    let hash = if n < 2 {
+                        passwords.hash(PASSWORD).expect("hash")
+                    } else {
+                        format!("hash-{n}")
+                    };
+                    sqlite.insert(&name(text), &hash).expect("a new name")
+                })
+                .collect();
+            let file = self.sqlite_file();
+            file.execute(
+                "UPDATE users SET created_at = '2001-02-03T04:05:06Z' WHERE id = ?1",
+                [users[0].id as i64],
+            )
+            .expect("an old sign-up");
+            users[0].created_at = "2001-02-03T04:05:06Z".to_string();
+            let gone = users.remove(2);
+            file.execute("DELETE FROM users WHERE id = ?1", [gone.id as i64])
+                .expect("a gap");
+            users
+        }
+    }
+
+    fn every_user_is_copied_exactly() {
+        let pair = Pair::new();
+        let passwords = Passwords::new(1, 1);
+        let users = pair.fill_sqlite(&passwords);
+        let tokens = Tokens::new(&[7; 32]).expect("a secret");
+        let token = tokens.issue(users[0].id).expect("a token").token;
+        let (_, path) = pair.sqlite.variable();
+        assert_eq!(
+            store::sqlite::read_all(std::path::Path::new(&path))
+                .expect("read SQLite")
+                .1,
+            users,
+            "SQLite lists its users as they are"
+        );
+
+        assert_eq!(pair.copy(), Ok(users.len()));
+
+        let postgres = pair.postgres.open();
+        for user in &users {
+            assert_eq!(postgres.get(user.id).expect("read"), Some(user.clone()));
+            assert_eq!(
+                postgres.find_by_name(&name(&user.username)).expect("read"),
+                Some(user.clone())
+            );
+        }
+        assert_eq!(
+            pair.postgres_store().count_users().expect("count"),
+            users.len()
+        );
+        // The gap stays a gap.
+        assert_eq!(postgres.get(3).expect("read"), None);
+        // The password still logs alice in, and her token still names her.
+        let alice = postgres.find_by_name(&name("alice")).expect("read");
+        let hash = alice.as_ref().map(|user| user.password_hash.as_str());
+        assert_eq!(passwords.verify(PASSWORD, hash), Ok(true));
+        let id = tokens.check(&token).expect("the token is still valid");
+        assert_eq!(postgres.get(id).expect("read"), alice);
+        // The sequence was moved past the copied ids: a new sign-up neither
+        // collides with one nor reuses the gap.
+        let largest = users.iter().map(|user| user.id).max().expect("users");
+        let new = postgres
+            .insert(&name("newcomer"), "hash")
+            .expect("a sign-up");
+        assert!(new.id > largest, "{new:?} after {largest}");
+    }
+
+    fn a_second_copy_is_refused() {
+        let pair = Pair::new();
+        let users = pair.fill_sqlite(&Passwords::new(1, 1));
+        assert_eq!(pair.copy(), Ok(users.len()));
+        // Someone signs up in SQLite after the copy; a second copy must
+        // not merge them in (nor fail halfway with duplicates).
+        let late = pair
+            .sqlite
+            .open()
+            .insert(&name("late"), "hash")
+            .expect("new");
+        let problem = pair.copy().expect_err("the table has users");
+        assert!(problem.contains("already"), "{problem}");
+        let postgres = pair.postgres.open();
+        assert_eq!(postgres.find_by_name(&name("late")).expect("read"), None);
+        assert_eq!(
+            pair.postgres_store().count_users().expect("count"),
+            users.len()
+        );
+        for user in &users {
+            assert_eq!(postgres.get(user.id).expect("read"), Some(user.clone()));
+        }
+        assert!(late.id > 0);
+    }
+
+    fn all_or_nothing() {
+        let pair = Pair::new();
+        let users = pair.fill_sqlite(&Passwords::new(1, 1));
+        // SQLite stores a NUL character in a text; PostgreSQL refuses one.
+        // This user comes last, after every other one was inserted.
+        pair.sqlite_file()
+            .execute(
+                "INSERT INTO users (username, password_hash) VALUES ('nul' || char(0), 'h')",
+                [],
+            )
+            .expect("an odd user");
+        let problem = pair.copy().expect_err("PostgreSQL refuses the NUL");
+        assert!(problem.contains("nul"), "{problem}");
+        let postgres = pair.postgres.open();
+        assert_eq!(
+            pair.postgres_store().count_users().expect("count"),
+            0,
+            "{problem}"
+        );
+        for user in &users {
+            assert_eq!(postgres.get(user.id).expect("read"), None, "{user:?}");
+        }
+        // Nothing is left half-done: once the file is fixed, the copy works.
+        pair.sqlite_file()
+            .execute("DELETE FROM users WHERE username = 'nul' || char(0)", [])
+            .expect("fix the file");
+        assert_eq!(pair.copy(), Ok(users.len()));
+    }
+
+    fn other_schema_versions() {
+        let pair = Pair::new();
+        pair.sqlite.open().insert(&name("alice"), "h").expect("new");
+        let newer = store_version_count() + 1;
+        pair.sqlite_file()
+            .pragma_update(None, "user_version", newer as i64)
+            .expect("a newer schema");
+        let problem = pair.copy().expect_err("a newer SQLite");
+        assert!(problem.contains("schema version"), "{problem}");
+        assert_eq!(pair.postgres_store().count_users().expect("count"), 0);
+        // A path with no file at all: refused, and no empty file is made
+        // (a read-write open would make one, and "copy" nobody).
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let missing = folder.path().join("missing.sqlite3");
+        let config = pair.config();
+        let problem = store::copy::copy_users(&missing, config.database_url.as_ref().expect("set"))
+            .expect_err("no file");
+        assert!(problem.contains("missing.sqlite3"), "{problem}");
+        assert!(!missing.exists());
+    }
+
+    /// This program's schema version: what a migrated SQLite file has.
+    fn store_version_count() -> usize {
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let path = folder.path().join("fresh.sqlite3");
+        store::sqlite::SqliteStore::open(&path, 1).expect("open");
+        store::sqlite::read_all(&path).expect("read").0
+    }
+}
+// ANCHOR_END: copy

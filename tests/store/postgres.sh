@@ -16,6 +16,11 @@
 #    shutdown checkpoint, so the restart replays the write-ahead log), and
 #    once it is back, /ready answers at once and the user logs in. The
 #    password never appears in anything the server printed.
+# 3. The move from SQLite: users sign up on the binary with SQLite; it is
+#    stopped; `backend --copy-users-to-postgres` copies them into an empty
+#    database (and refuses a second time); on PostgreSQL the same users
+#    log in, a token from before the copy still works, and the next
+#    sign-up gets the next id.
 #
 # Run as root (as CI does), PostgreSQL runs as `nobody`: it refuses to run
 # as root. Traffic stays on 127.0.0.1; every wait is bounded.
@@ -69,7 +74,8 @@ psql_admin() {
   timeout 30 psql -X -q -h "$pg_dir" -p "$port" -U postgres -v ON_ERROR_STOP=1 "$@"
 }
 psql_admin -d postgres -c "CREATE ROLE backend LOGIN PASSWORD '$password'" \
-  -c "CREATE DATABASE backend OWNER backend" -c "CREATE DATABASE suite OWNER backend"
+  -c "CREATE DATABASE backend OWNER backend" -c "CREATE DATABASE suite OWNER backend" \
+  -c "CREATE DATABASE moved OWNER backend"
 database_url() { echo "postgres://backend:$password@127.0.0.1:$port/$1"; }
 
 echo "1. the store suite and backend's unit tests, on PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') at 127.0.0.1:$port"
@@ -125,4 +131,48 @@ crash_postgres
 expect 503 "/ready while PostgreSQL is down" "http://$addr/ready"
 expect 200 "/health while PostgreSQL is down" "http://$addr/health"
 if grep -qF "$password" "$work/err" "$work/out"; then fail "the backend printed the password"; fi
-echo "PostgreSQL store: suite, binary, crash and restart all pass"
+stop_stage
+start_postgres
+
+echo "3. users signed up on SQLite, copied with --copy-users-to-postgres, log in on PostgreSQL"
+sqlite_file=$work/users.sqlite3
+# start_stage runs each binary in a folder of its own name; this is the
+# second run of backend.
+rm -rf "$work/run-backend"
+start_stage backend 120 DATABASE_PATH="$sqlite_file" JWT_SECRET_FILE="$work/jwt-secret"
+addr=$(wait_for_address)
+moved_names=(Carol dave.2 e-f_g)
+for name in "${moved_names[@]}"; do
+  [ "$(sign_up "$name" users)" = 201 ] || fail "sign-up of $name on SQLite: $(cat "$work/body")"
+done
+[ "$(sign_up carol login)" = 200 ] || fail "log in on SQLite: $(cat "$work/body")"
+token=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["token"])' "$work/body")
+# As --help asks: the service is stopped before the copy, so nobody signs
+# up on SQLite after the copy has read it.
+stop_stage
+moved_url=$(database_url moved)
+copy_users() {
+  DATABASE_PATH="$sqlite_file" DATABASE_URL="$moved_url" JWT_SECRET_FILE="$work/jwt-secret" \
+    timeout 60 "$binary" --copy-users-to-postgres >"$work/copy-out" 2>"$work/copy-err"
+}
+copy_users || fail "the copy failed: $(cat "$work/copy-out" "$work/copy-err")"
+grep -qx "copied ${#moved_names[@]} users; verified" "$work/copy-out" ||
+  fail "the copy said: $(cat "$work/copy-out" "$work/copy-err")"
+if copy_users; then fail "a second copy into the same database was not refused"; fi
+grep -q "users already" "$work/copy-err" || fail "the second copy said: $(cat "$work/copy-err")"
+if grep -qF "$password" "$work/copy-out" "$work/copy-err"; then fail "the copy printed the password"; fi
+
+rm -rf "$work/run-backend"
+start_stage backend 120 DATABASE_URL="$moved_url" JWT_SECRET_FILE="$work/jwt-secret"
+addr=$(wait_for_address)
+for name in "${moved_names[@]}"; do
+  [ "$(sign_up "$name" login)" = 200 ] || fail "log in as $name after the copy: $(cat "$work/body")"
+done
+# The token names carol by id, signed with the same secret: same id, same user.
+expect 200 "/api/me with a token from before the copy" -H "Authorization: Bearer $token" "http://$addr/api/me"
+grep -q '"username":"carol"' "$work/body" || fail "/api/me after the copy: $(cat "$work/body")"
+# The sequence was moved past the copied ids: the next sign-up is user 4.
+[ "$(sign_up frank users)" = 201 ] || fail "a sign-up after the copy: $(cat "$work/body")"
+grep -q '"id":4[,}]' "$work/body" || fail "the first sign-up after the copy: $(cat "$work/body")"
+if grep -qF "$password" "$work/err" "$work/out"; then fail "the backend printed the password"; fi
+echo "PostgreSQL store: suite, binary, crash and restart, and the copy from SQLite all pass"

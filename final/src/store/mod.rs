@@ -22,6 +22,8 @@ use std::fmt;
 
 use crate::config::Config;
 
+#[cfg(feature = "postgres")]
+pub mod copy;
 mod idle;
 mod migrations;
 #[cfg(feature = "postgres")]

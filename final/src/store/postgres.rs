@@ -164,6 +164,109 @@ impl PostgresStore {
     }
 }
 
+// ANCHOR: insert_with_ids
+/// What `backend --copy-users-to-postgres` needs (`copy.rs`), and the API
+/// never does: not [`Store`] methods.
+impl PostgresStore {
+    /// The schema version this database is at (the one row that `migrate`
+    /// keeps).
+    pub fn schema_version(&self) -> Result<usize, DatabaseError> {
+        let version: i32 = self
+            .with_connection(IfClosed::AskAgain, |connection| {
+                connection
+                    .client
+                    .query_one("SELECT version FROM schema_version", &[])
+            })?
+            .try_get(0)?;
+        Ok(usize::try_from(version).unwrap_or(usize::MAX))
+    }
+
+    /// How many users there are.
+    pub fn count_users(&self) -> Result<usize, DatabaseError> {
+        let count: i64 = self
+            .with_connection(IfClosed::AskAgain, |connection| {
+                connection
+                    .client
+                    .query_one("SELECT count(*) FROM users", &[])
+            })?
+            .try_get(0)?;
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
+
+    /// Inserts `users` with their own ids and times, into an empty users
+    /// table, all in one transaction: every one of them is stored, or (on
+    /// any error) none is. Then moves the id sequence past the largest id,
+    /// so that the next sign-up gets a new one instead of a duplicate key.
+    /// Refuses, changing nothing, if the table has any user already: we
+    /// never merge two sets of users (two `alice`s, two users 1).
+    pub fn insert_with_ids(&self, users: &[User]) -> Result<(), String> {
+        // A connection of its own, not a pooled one: this runs once, and
+        // its transaction must not be left behind on a shared connection.
+        let mut client = connect(&self.config).map_err(|error| with_causes(&error))?;
+        let mut transaction = client.transaction().map_err(|error| with_causes(&error))?;
+        // The lock lets others read but not write until we commit: a
+        // sign-up arriving between our "is it empty?" and our inserts would
+        // otherwise make the check a lie (and take an id we are copying).
+        transaction
+            .batch_execute("LOCK TABLE users IN EXCLUSIVE MODE")
+            .map_err(|error| with_causes(&error))?;
+        let present: i64 = transaction
+            .query_one("SELECT count(*) FROM users", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|error| with_causes(&error))?;
+        if present != 0 {
+            return Err(format!(
+                "the PostgreSQL users table has {present} users already: \
+                 copying only into an empty one, so nothing was changed"
+            ));
+        }
+        // `OVERRIDING SYSTEM VALUE`: the id column is `GENERATED ALWAYS`,
+        // which refuses an id from us unless we say we mean it. The time
+        // travels as text (the driver has no time type without a feature
+        // of its own) and PostgreSQL reads it: `2026-12-01T16:48:28Z`.
+        let insert = transaction
+            .prepare(
+                "INSERT INTO users (id, username, password_hash, created_at)
+                 OVERRIDING SYSTEM VALUE
+                 VALUES ($1, $2, $3, $4::text::timestamptz)",
+            )
+            .map_err(|error| with_causes(&error))?;
+        for user in users {
+            let id = stored_id(user.id)
+                .ok_or_else(|| format!("user {}: an id beyond PostgreSQL's bigint", user.id))?;
+            transaction
+                .execute(
+                    &insert,
+                    &[&id, &user.username, &user.password_hash, &user.created_at],
+                )
+                .map_err(|error| {
+                    // `{:?}`: a name with a control character in it (the
+                    // reason it failed, maybe) is shown escaped.
+                    format!(
+                        "user {} ({:?}): {}",
+                        user.id,
+                        user.username,
+                        with_causes(&error)
+                    )
+                })?;
+        }
+        // Inserting our own ids does not move the sequence that hands out
+        // new ones: without this, the first sign-up after the copy would get
+        // id 1 and fail as a duplicate key. (`pg_get_serial_sequence` finds
+        // an identity column's sequence too.) With no users there is no
+        // largest id, and nothing to move.
+        if !users.is_empty() {
+            transaction
+                .batch_execute(
+                    "SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users",
+                )
+                .map_err(|error| with_causes(&error))?;
+        }
+        transaction.commit().map_err(|error| with_causes(&error))
+    }
+}
+// ANCHOR_END: insert_with_ids
+
 impl Store for PostgresStore {
     fn insert(&self, username: &Username, password_hash: &str) -> Result<User, StoreError> {
         // Not asked again on a closed connection: had the server committed

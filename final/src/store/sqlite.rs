@@ -140,6 +140,62 @@ impl Store for SqliteStore {
 }
 // ANCHOR_END: store
 
+// ANCHOR: read_all
+/// Every user in the SQLite file at `path`, by id, and the schema version
+/// the file is at: what `backend --copy-users-to-postgres` copies
+/// (`copy.rs`). Not a [`Store`] method: the API never lists all users.
+///
+/// The file is opened read-only, so the copy can never change the data it
+/// copies from, and it is not migrated: a file at another version than
+/// this program's is the caller's to refuse. A file that does not exist is
+/// an error (a read-write open would quietly create an empty one, and we
+/// would "copy" nobody). Both are read in one read transaction, so they are
+/// one moment's state, even if something wrote to the file meanwhile.
+#[cfg(feature = "postgres")]
+pub fn read_all(path: &Path) -> Result<(usize, Vec<User>), String> {
+    use rusqlite::OpenFlags;
+    let problem = |error: rusqlite::Error| format!("SQLite at {}: {error}", path.display());
+    let mut connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(problem)?;
+    connection
+        .busy_timeout(migrations::BUSY_TIMEOUT)
+        .map_err(problem)?;
+    // A deferred transaction takes its snapshot at the first read; both
+    // reads below then see the same one.
+    let transaction = connection.transaction().map_err(problem)?;
+    let version: i64 = transaction
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(problem)?;
+    let version = usize::try_from(version).unwrap_or(usize::MAX);
+    if version == 0 {
+        // An empty file, or one that is not ours: there is no users table.
+        return Ok((version, Vec::new()));
+    }
+    let mut statement = transaction
+        .prepare("SELECT id, username, password_hash, created_at FROM users ORDER BY id")
+        .map_err(problem)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .map_err(problem)?;
+    let mut users = Vec::new();
+    for row in rows {
+        let (id, username, password_hash, created_at) = row.map_err(problem)?;
+        users.push(User {
+            id: row_id(id).map_err(|error| error.to_string())?,
+            username,
+            password_hash,
+            created_at,
+        });
+    }
+    Ok((version, users))
+}
+// ANCHOR_END: read_all
+
 /// Creates `path` as an empty file only we can read and write (mode 0600),
 /// unless it exists already. SQLite makes its `-wal` and `-shm` files with
 /// the database file's mode, so they are private too; without this, all
