@@ -39,22 +39,26 @@ lab_on_vps() {
 }
 
 # ANCHOR: break
+# lab_drop_in SETTING: a drop-in for backend.service setting SETTING (as an
+# admin's `systemctl edit backend` would), then the service restarted.
+lab_drop_in() {
+  lab_on_vps "mkdir -p /etc/systemd/system/backend.service.d
+    printf '[Service]\nEnvironment=%s\n' '$1' >/etc/systemd/system/backend.service.d/lab.conf
+    systemctl daemon-reload; systemctl restart backend"
+}
+
 lab_break() {
   local site=/etc/nginx/sites-available/backend
   case "$1" in
     backend-stopped) lab_on_vps 'systemctl stop backend' ;;
     nginx-stopped) lab_on_vps 'systemctl stop nginx' ;;
     firewall-drops-443) lab_on_vps 'ufw delete allow 443/tcp >/dev/null' ;;
-    backend-wrong-port) lab_on_vps 'mkdir -p /etc/systemd/system/backend.service.d
-      printf "[Service]\nEnvironment=ADDR=127.0.0.1:9090\n" >/etc/systemd/system/backend.service.d/lab.conf
-      systemctl daemon-reload; systemctl restart backend' ;;
+    backend-wrong-port) lab_drop_in ADDR=127.0.0.1:9090 ;;
     nginx-wrong-port) lab_on_vps "sed -i 's/server 127.0.0.1:8080;/server 127.0.0.1:8081;/' $site; systemctl reload nginx" ;;
     certificate-self-signed | certificate-expired)
       # The certificates were made when the lab started (lab_make_certificates).
       lab_on_vps "sed -i 's|/etc/letsencrypt/live/[^/]*/|/etc/backend/lab/${1#certificate-}/|' $site; systemctl reload nginx" ;;
-    static-path) lab_on_vps 'mkdir -p /etc/systemd/system/backend.service.d
-      printf "[Service]\nEnvironment=STATIC_DIR=/opt/backend/current\n" >/etc/systemd/system/backend.service.d/lab.conf
-      systemctl daemon-reload; systemctl restart backend' ;;
+    static-path) lab_drop_in STATIC_DIR=/opt/backend/current ;;
     *) echo "no fault named '$1': lab_faults lists them" >&2; return 2 ;;
   esac
 }
